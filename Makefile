@@ -1,0 +1,69 @@
+# Self-Attention, Answered: every task of the course is a target here. `make help` lists them.
+# Two commands set everything up on a fresh machine: `make book` and `make test`.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Optional exact torch requirement installed before requirements.txt, e.g. the CPU build:
+#   make book TORCH=torch==2.13.0        (CI does this; see .ci/run)
+TORCH  ?=
+PORT   ?= 8000
+STAMP  := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+.DEFAULT_GOAL := help
+.PHONY: help install book test lint notebooks lab serve student clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || { \
+	  echo "error: '$(PYTHON)' is missing or older than Python 3.10."; \
+	  echo "Install Python >= 3.10 (python.org, your package manager or pyenv), then run"; \
+	  echo "  make book PYTHON=/path/to/python3"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { \
+	  echo "error: could not create $(VENV). On Debian/Ubuntu: sudo apt install python3-venv"; exit 1; }
+	@if [ -n "$(TORCH)" ]; then $(BIN)/pip install "$(TORCH)" || { \
+	  echo "error: pip could not install $(TORCH)."; exit 1; }; fi
+	@$(BIN)/pip install -r requirements.txt && $(BIN)/pip install --no-deps -e . || { \
+	  echo "error: installing requirements.txt failed (see pip's message above)."; \
+	  echo "Check your network connection, then run 'make clean' and try again."; exit 1; }
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv with the pinned toolchain and the attention package (editable)
+
+book: $(STAMP)  ## build the website from the committed outputs into _build/html
+	$(BIN)/jupyter-book build -W -n --keep-going .
+	@echo; echo "The website is built: open file://$(CURDIR)/_build/html/index.html (or run 'make serve')"
+
+test: $(STAMP)  ## lint, build the site (-W), unit tests, nbval (strict) and browser tests
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/jupyter-book build -W -n --keep-going .
+	$(BIN)/pytest $(NBVAL) tests notebooks
+
+lint: $(STAMP)  ## ruff check and format check of the package, tests and notebooks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+notebooks: $(STAMP)  ## re-execute every notebook in place and store its outputs (no timestamps)
+	@for nb in $(NOTEBOOKS); do echo "executing $$nb"; \
+	  ATTENTION_DEVICE=cpu $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=300 "$$nb" || exit 1; \
+	done
+
+lab: $(STAMP)  ## start JupyterLab at the repository root
+	$(BIN)/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+serve:  ## serve the built website on http://127.0.0.1:$(PORT)
+	@test -f _build/html/index.html || { echo "error: no website yet; run 'make book' first"; exit 1; }
+	$(PYTHON) -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
+
+student: $(STAMP)  ## write a student edition of the notebooks, without solutions, to _build/student
+	$(BIN)/python scripts/student_edition.py notebooks _build/student
+
+clean:  ## remove the build, caches and .venv
+	rm -rf _build $(VENV) .pytest_cache .hypothesis .ruff_cache *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
