@@ -136,8 +136,13 @@ def show_heatmaps(
     _check_labels(row_titles, rows, "row_titles")
     _check_labels(col_titles, cols, "col_titles")
     fig, axes = plt.subplots(
-        rows, cols, figsize=(cell_size * cols + 1.2, cell_size * rows + 0.6),
-        squeeze=False, sharex=True, sharey=True, layout="constrained",
+        rows,
+        cols,
+        figsize=(cell_size * cols + 1.2, cell_size * rows + 0.6),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+        layout="constrained",
     )
     vmax = max(float(w.max()), 1e-12)
     for r in range(rows):
@@ -193,7 +198,9 @@ def plot_curves(
     """
     xs = _to_numpy(torch.as_tensor(x), "x")
     if xs.ndim != 1 or not curves:
-        raise ValueError(f"x must be 1-D and curves non-empty, got x {xs.shape}, {len(curves)} curves")
+        raise ValueError(
+            f"x must be 1-D and curves non-empty, got x {xs.shape}, {len(curves)} curves"
+        )
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
     for label, y in curves.items():
@@ -203,6 +210,7 @@ def plot_curves(
         ax.plot(xs, ys, marker="o" if markers else None, label=label)
     if logx:
         ax.set_xscale("log", base=2)
+        ax.set_xticks(xs, [f"{value:g}" for value in xs])  # the measured x values, not 2^k
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
