@@ -177,6 +177,7 @@ def plot_curves(
     logx: bool = False,
     logy: bool = False,
     markers: bool = True,
+    dashed: Sequence[str] = (),
 ) -> Axes:
     """Plot one or more named curves against a shared x axis, with a legend.
 
@@ -187,6 +188,7 @@ def plot_curves(
         ax: the Axes to draw on; a new figure is made when None.
         logx, logy: logarithmic axes.
         markers: draw a marker on each point.
+        dashed: labels of curves to draw as dashed lines without markers (e.g. a theory line).
 
     Returns:
         The Axes drawn on.
@@ -201,13 +203,19 @@ def plot_curves(
         raise ValueError(
             f"x must be 1-D and curves non-empty, got x {xs.shape}, {len(curves)} curves"
         )
+    unknown = set(dashed) - set(curves)
+    if unknown:
+        raise ValueError(f"dashed names curves that do not exist: {sorted(unknown)}")
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
     for label, y in curves.items():
         ys = _to_numpy(torch.as_tensor(y), label)
         if ys.shape != xs.shape:
             raise ValueError(f"curve {label!r} has shape {ys.shape} but x has shape {xs.shape}")
-        ax.plot(xs, ys, marker="o" if markers else None, label=label)
+        if label in dashed:
+            ax.plot(xs, ys, linestyle="--", color="0.4", label=label)
+        else:
+            ax.plot(xs, ys, marker="o" if markers else None, label=label)
     if logx:
         ax.set_xscale("log", base=2)
         ax.set_xticks(xs, [f"{value:g}" for value in xs])  # the measured x values, not 2^k
