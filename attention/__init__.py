@@ -6,7 +6,17 @@ then use the version here. Boolean masks mean True = may attend, everywhere.
 
 from . import checks
 from .core import masked_softmax, scaled_dot_product_attention
-from .masks import causal_mask, padding_mask
+from .masks import (
+    causal_mask,
+    combine_masks,
+    from_additive_mask,
+    from_hf_attention_mask,
+    invert_mask,
+    padding_mask,
+    to_additive_mask,
+    to_hf_attention_mask,
+)
+from .multihead import MultiHeadAttention
 from .plot import plot_attention, plot_curves, show_heatmaps
 from .utils import get_device, set_seed
 
@@ -14,9 +24,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "MultiHeadAttention",
     "causal_mask",
     "checks",
+    "combine_masks",
+    "from_additive_mask",
+    "from_hf_attention_mask",
     "get_device",
+    "invert_mask",
     "masked_softmax",
     "padding_mask",
     "plot_attention",
@@ -24,4 +39,6 @@ __all__ = [
     "scaled_dot_product_attention",
     "set_seed",
     "show_heatmaps",
+    "to_additive_mask",
+    "to_hf_attention_mask",
 ]

@@ -35,7 +35,8 @@ def _check_inputs(
         )
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(
-            f"k and v must have the same length S (dim -2): k {tuple(k.shape)} vs v {tuple(v.shape)}"
+            f"k and v must have the same length S (dim -2): "
+            f"k {tuple(k.shape)} vs v {tuple(v.shape)}"
         )
     try:
         batch = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])

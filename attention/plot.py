@@ -61,11 +61,12 @@ def plot_attention(
     Introduced in chapter 02.
     """
     w = _to_numpy(weights)
+    shape = tuple(w.shape)
     while w.ndim > 2 and w.shape[0] == 1:
         w = w[0]
     if w.ndim != 2:
         raise ValueError(
-            f"plot_attention draws one (T, S) map, got shape {tuple(weights.shape)}; "
+            f"plot_attention draws one (T, S) map, got shape {shape}; "
             "use show_heatmaps for a grid of maps"
         )
     T, S = w.shape  # queries, keys

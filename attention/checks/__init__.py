@@ -1,0 +1,20 @@
+"""Exercise checkers: run a learner's function on fresh random cases and name the likely mistake.
+
+Each ``check_<exercise>(fn)`` draws new random inputs on every call (so hard-coding an answer
+fails), compares ``fn`` with the package's reference in float64, and either prints one line
+saying what passed or raises ``AssertionError`` with a diagnosis of the usual mistake.
+One module per chapter; this package re-exports every checker.
+"""
+
+from .article import check_article_attention_fix
+from .masks import check_mask_conventions
+from .multihead import check_multi_head_attention
+from .sdpa import check_masked_softmax, check_scaled_dot_product_attention
+
+__all__ = [
+    "check_article_attention_fix",
+    "check_mask_conventions",
+    "check_masked_softmax",
+    "check_multi_head_attention",
+    "check_scaled_dot_product_attention",
+]

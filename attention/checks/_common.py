@@ -1,0 +1,70 @@
+"""What every checker shares: fresh random cases, calling the learner, failing clearly."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+_ATOL, _RTOL = 1e-6, 1e-5
+
+
+@dataclass
+class _Case:
+    """One random test case: its inputs and a description used in failure messages."""
+
+    description: str
+    q: torch.Tensor
+    k: torch.Tensor
+    v: torch.Tensor
+    mask: torch.Tensor | None = None
+
+
+def _generator() -> torch.Generator:
+    """Return a freshly seeded CPU generator, so each check sees new cases."""
+    gen = torch.Generator()
+    gen.seed()
+    return gen
+
+
+def _randn(gen: torch.Generator, *shape: int, std: float = 1.0) -> torch.Tensor:
+    return torch.randn(*shape, generator=gen, dtype=torch.float64) * std
+
+
+def _random_mask(gen: torch.Generator, *shape: int, cover_columns: bool = False) -> torch.Tensor:
+    """A random bool mask in which every row has at least one True and one False.
+
+    With ``cover_columns``, every column also has a True, so that a softmax taken over the
+    wrong axis (dim=-2) stays finite and can be recognised.
+    """
+    cols = shape[-1]
+    while True:
+        mask = torch.rand(*shape, generator=gen) < 0.5
+        keep = torch.randint(0, cols, (*shape[:-1], 1), generator=gen)
+        drop = (keep + torch.randint(1, cols, keep.shape, generator=gen)) % cols
+        mask.scatter_(-1, keep, True)
+        mask.scatter_(-1, drop, False)
+        if not cover_columns or mask.any(dim=-2).all():
+            return mask
+
+
+def _fail(check: str, case: str, message: str) -> AssertionError:
+    return AssertionError(f"{check} failed on {case}:\n  {message}")
+
+
+def _call(check: str, case: str, fn: Callable, *args: torch.Tensor):
+    """Call the learner's function; if it raises, say where, without the checker's own frames."""
+    __tracebackhide__ = True  # IPython and pytest hide this frame from tracebacks
+    try:
+        return fn(*args)
+    except Exception as err:  # the learner's code may raise anything; report it with the case
+        frame = traceback.extract_tb(err.__traceback__)[-1]
+        where = f"line {frame.lineno} of {frame.name}(): {frame.line}" if frame.line else ""
+        message = f"your function raised {type(err).__name__}: {err}"
+        raise _fail(check, case, f"{message}\n  at {where}" if where else message) from None
+
+
+def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and torch.allclose(a, b, atol=_ATOL, rtol=_RTOL)
