@@ -67,7 +67,9 @@ def padding_mask(lengths: torch.Tensor | Sequence[int], max_len: int | None = No
     longest = int(lengths.max())
     if max_len is None:
         max_len = longest
-    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < longest:
+    if isinstance(max_len, bool) or not isinstance(max_len, int):
+        raise ValueError(f"max_len must be an int, got {max_len!r}")
+    if max_len < longest:
         raise ValueError(f"max_len={max_len!r} is shorter than the longest length {longest}")
     positions = torch.arange(max_len, device=lengths.device)  # (max_len,)
     return positions[None, :] < lengths[:, None]  # (1, max_len) < (B, 1) -> (B, max_len)
@@ -112,7 +114,8 @@ def to_additive_mask(
     the scores before the softmax gives the masked keys weight ``exp(fill) = 0``. Pass it as a
     float ``attn_mask`` to ``nn.MultiheadAttention`` or ``F.scaled_dot_product_attention``
     (with the query's dtype). A finite ``fill`` such as ``-1e9`` avoids NaN in fully masked
-    rows, but ``-1e4`` is too weak once float32 logits reach ~1e4.
+    rows, but such a row then attends uniformly to the keys it should ignore; and ``-1e4`` is
+    too weak once float32 logits reach ~1e4.
 
     Args:
         mask: bool, True = may attend.
@@ -132,6 +135,11 @@ def to_additive_mask(
         raise ValueError(f"dtype must be a floating dtype, got {dtype}")
     if not fill < 0:
         raise ValueError(f"fill must be negative (it is added to masked scores), got {fill}")
+    if fill != float("-inf") and fill < torch.finfo(dtype).min:
+        raise ValueError(
+            f"fill={fill} is below the smallest {dtype} value {torch.finfo(dtype).min:.4g}; "
+            "use -inf or a fill that the dtype can hold"
+        )
     zeros = torch.zeros(mask.shape, dtype=dtype, device=mask.device)  # (...)
     return zeros.masked_fill(~mask, fill)
 

@@ -12,11 +12,15 @@ __all__ = ["get_device", "set_seed"]
 DEVICE_ENV_VAR = "ATTENTION_DEVICE"
 
 
-def get_device() -> torch.device:
+def get_device(*, float64: bool = False) -> torch.device:
     """Pick the fastest available device: CUDA, then Apple's MPS, then the CPU.
 
     The environment variable ``ATTENTION_DEVICE`` (for example ``cpu`` or ``cuda:1``)
     overrides the choice, so a notebook can be forced onto the CPU without editing it.
+
+    Args:
+        float64: the device must support float64. MPS does not, so the CPU is returned
+            instead of MPS; the notebooks' float64 proofs use ``get_device(float64=True)``.
 
     Returns:
         The chosen ``torch.device``.
@@ -36,12 +40,15 @@ def get_device() -> torch.device:
             raise ValueError(f"{DEVICE_ENV_VAR}={override!r} but CUDA is not available here")
         if device.type == "mps" and not torch.backends.mps.is_available():
             raise ValueError(f"{DEVICE_ENV_VAR}={override!r} but MPS is not available here")
-        return device
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    elif torch.cuda.is_available():
+        device = torch.device("cuda")
+    elif torch.backends.mps.is_available():
+        device = torch.device("mps")
+    else:
+        device = torch.device("cpu")
+    if float64 and device.type == "mps":
+        return torch.device("cpu")  # MPS has no float64
+    return device
 
 
 def set_seed(seed: int) -> None:

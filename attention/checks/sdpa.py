@@ -157,10 +157,10 @@ def check_scaled_dot_product_attention(fn: Callable) -> None:
     name = "check_scaled_dot_product_attention"
     cases = _sdpa_cases(_generator())
     for case in cases:
-        args = (
-            (case.q, case.k, case.v) if case.mask is None else (case.q, case.k, case.v, case.mask)
-        )
-        result = _call(name, case.description, fn, *args)
+        ref_out, ref_weights = scaled_dot_product_attention(case.q, case.k, case.v, case.mask)
+        inputs = (case.q, case.k, case.v) + (() if case.mask is None else (case.mask,))
+        # copies, so a learner who updates q in place is judged on the answer alone
+        result = _call(name, case.description, fn, *(t.clone() for t in inputs))
         if isinstance(result, tuple | list) and len(result) != 2:
             raise _fail(
                 name,
@@ -169,7 +169,6 @@ def check_scaled_dot_product_attention(fn: Callable) -> None:
                 "return out or (out, weights)",
             )
         out, weights = result if isinstance(result, tuple | list) else (result, None)
-        ref_out, ref_weights = scaled_dot_product_attention(case.q, case.k, case.v, case.mask)
         if not isinstance(out, torch.Tensor):
             raise _fail(name, case.description, f"expected a tensor, got {type(out).__name__}")
         if out.shape != ref_out.shape:
@@ -208,6 +207,26 @@ def check_scaled_dot_product_attention(fn: Callable) -> None:
     )
 
 
+def _diagnose_non_finite(got: torch.Tensor, scores: torch.Tensor, mask: torch.Tensor) -> str:
+    """Name the usual cause of NaN or inf in a learner's masked softmax."""
+    rows_bad = ~torch.isfinite(got).all(dim=-1)
+    if (rows_bad & ~mask.any(dim=-1)).any():
+        return (
+            "a row whose mask is all False gives NaN (softmax of all -inf): detect such rows "
+            "with mask.any(dim=-1) and return zeros for them"
+        )
+    if scores.abs().max() < 1e3:  # ordinary scores: no overflow possible
+        return (
+            "NaN although the scores are small: (~mask) * -inf gives 0 * -inf = NaN on the "
+            "kept entries; use scores.masked_fill(~mask, float('-inf')) instead"
+        )
+    return (
+        "NaN or inf for large scores: exp overflows, or the kept entries underflow to 0 "
+        "because the row maximum included masked entries; fill the masked scores with -inf "
+        "first, then subtract each row's maximum (torch.softmax does)"
+    )
+
+
 def check_masked_softmax(fn: Callable) -> None:
     """Check a learner's masked softmax on fresh random cases, including hard ones.
 
@@ -233,6 +252,9 @@ def check_masked_softmax(fn: Callable) -> None:
     gen = _generator()
     big = _randn(gen, 3, 5, 6).float() * 1e4
     big_mask = _random_mask(gen, 3, 5, 6)
+    # One adversarial row: masked entries far above the kept ones. A finite fill such as -1e4,
+    # or a maximum taken over masked entries too, then fails every time, not by chance.
+    big[0, 0] = torch.where(big_mask[0, 0], -3e4 + big[0, 0] / 10, torch.tensor(1e4))
     fully = _random_mask(gen, 2, 6, 6)
     fully[0, 2] = False
     fully[1, 0] = False
@@ -252,18 +274,7 @@ def check_masked_softmax(fn: Callable) -> None:
             shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
             raise _fail(name, stage, f"expected weights of shape {tuple(ref.shape)}, got {shape}")
         if not torch.isfinite(got).all():
-            rows_bad = ~torch.isfinite(got).all(dim=-1)
-            if (rows_bad & ~mask.any(dim=-1)).any():
-                msg = (
-                    "a row whose mask is all False gives NaN (softmax of all -inf): detect such "
-                    "rows with mask.any(dim=-1) and return zeros for them"
-                )
-            else:
-                msg = (
-                    "NaN or inf for large scores: exp overflows; subtract each row's maximum "
-                    "(over the unmasked entries) before exp, or use torch.softmax"
-                )
-            raise _fail(name, stage, msg)
+            raise _fail(name, stage, _diagnose_non_finite(got, scores, mask))
         keep_sum = got.masked_fill(~mask, 0).sum(-1)
         if _close(got, torch.softmax(scores, dim=-1)):
             msg = "the mask is ignored: masked entries must get weight 0"
@@ -273,6 +284,12 @@ def check_masked_softmax(fn: Callable) -> None:
             got, masked_softmax(scores.transpose(-2, -1), mask.transpose(-2, -1)).transpose(-2, -1)
         ):
             msg = "the softmax runs over dim=-2; it must normalise over the last dim (the keys)"
+        elif ((keep_sum == 0) & mask.any(dim=-1)).any():
+            msg = (
+                "a row's kept entries all got weight 0: the masked entries still competed in "
+                "the softmax (a finite fill such as -1e4 is not below scores of 1e4, or the row "
+                "maximum was taken over masked entries); fill the masked scores with -inf"
+            )
         elif _close(got, torch.softmax(scores, dim=-1) * mask):
             msg = (
                 "the weights are zeroed after the softmax, so rows no longer sum to 1: set the "
