@@ -7,12 +7,13 @@ One module per chapter; this package re-exports every checker.
 """
 
 from .article import check_article_attention_fix
-from .masks import check_mask_conventions
+from .masks import check_decoder_mask, check_mask_conventions
 from .multihead import check_multi_head_attention
 from .sdpa import check_masked_softmax, check_scaled_dot_product_attention
 
 __all__ = [
     "check_article_attention_fix",
+    "check_decoder_mask",
     "check_mask_conventions",
     "check_masked_softmax",
     "check_multi_head_attention",

@@ -138,3 +138,195 @@ def check_mask_conventions(fn: Callable) -> None:
         f"{name}: all {len(cases)} cases passed (causal and cross-attention attn_mask, "
         "key_padding_mask; nn.MultiheadAttention with your mask equals ours)."
     )
+
+
+# The decoder's self-attention mask from a Hugging Face attention_mask (exercise ex-03-decoder-mask)
+
+
+def _decoder_cases(gen: torch.Generator) -> list[tuple[str, torch.Tensor]]:
+    """Right-padded batches (B != T and B == T) and a left-padded one with fully masked rows.
+
+    The descriptions are fixed (a notebook stores the first one in its failure output); the
+    random lengths are reported with the diagnosis instead.
+    """
+
+    def lengths(B: int, T: int, shortest: int) -> torch.Tensor:
+        n = torch.randint(1, T + 1, (B,), generator=gen)
+        n[torch.randint(0, B, (1,), generator=gen)] = shortest  # padding in every case
+        return n
+
+    right_a, right_b, left = lengths(3, 8, 5), lengths(6, 6, 3), lengths(4, 7, 2)
+    return [
+        ("a right-padded batch (3, 8)", padding_mask(right_a, 8)),
+        ("a right-padded batch (6, 6)", padding_mask(right_b, 6)),
+        (
+            "a left-padded batch (4, 7), whose first queries have no real key",
+            padding_mask(left, 7).flip(-1),
+        ),
+    ]
+
+
+def _decoder_variants(keep: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+    """Usual mistakes, each as the (B, 1, T, T) mask it produces, with its diagnosis."""
+    B, T = keep.shape  # batch, tokens
+    ones = torch.ones(T, T, dtype=torch.bool)
+    causal, keys = ones.tril(), keep[:, None, None, :]  # (T, T), (B, 1, 1, T)
+    queries = keep[:, None, :, None]  # (B, 1, T, 1)
+    right = padding_mask(keep.sum(-1), T)[:, None, None, :]  # padding assumed on the right
+    ref = causal & keys
+    return [
+        (
+            "the mask is inverted (True = ignore is nn.MultiheadAttention's convention): here "
+            "True must mean 'may attend', as in F.scaled_dot_product_attention",
+            ~ref,
+        ),
+        (
+            "the causal and padding masks are combined with OR: a pair may attend only if both "
+            "allow it, so combine them with &",
+            causal | keys,
+        ),
+        (
+            "the padding is not masked: AND the causal mask with the attention_mask over the keys, "
+            "attention_mask[:, None, None, :] == 1",
+            causal.expand(B, 1, T, T),
+        ),
+        (
+            "the causal mask is missing: query i may attend only to keys j <= i (a lower "
+            "triangle, torch.ones(T, T).tril())",
+            keys.expand(B, 1, T, T),
+        ),
+        (
+            "the causal mask points the wrong way: keep keys j <= i (tril), not j >= i (triu)",
+            ones.triu() & keys,
+        ),
+        (
+            "the diagonal is masked: a token may attend to itself, so use tril() (keys j <= i), "
+            "not tril(-1)",
+            ones.tril(-1) & keys,
+        ),
+        (
+            "the pad queries' rows are masked as well as the pad keys: mask the keys (columns) "
+            "only, attention_mask[:, None, None, :]; emptying a row leaves that query no key at "
+            "all (NaN in a naive softmax)",
+            ref & queries,
+        ),
+        (
+            "the padding mask is applied to the queries (rows) instead of the keys (columns): "
+            "use attention_mask[:, None, None, :], so that no query looks at a pad key",
+            causal & queries,
+        ),
+        (
+            "the padding is assumed to be on the right (a mask built from the lengths): read the "
+            "pad positions from attention_mask itself, since a left-padded batch has its 0s first",
+            causal & right,
+        ),
+    ]
+
+
+def _diagnose_decoder_mask(keep: torch.Tensor, got: object) -> str | None:
+    """What is wrong with ``got`` as the decoder mask of ``keep`` (None if it is right)."""
+    B, T = keep.shape  # batch, tokens
+    full = (B, 1, T, T)
+    if not isinstance(got, torch.Tensor):
+        return f"expected a tensor, got {type(got).__name__}"
+    if got.dtype != torch.bool:
+        if got.is_floating_point() and (got[got != 0] == float("-inf")).all():
+            kind = "an additive float mask (0 / -inf)"
+        else:
+            kind = f"a {got.dtype} tensor"
+        return (
+            f"expected a bool mask (True = may attend), got {kind}; build it from booleans, e.g. "
+            "attention_mask == 1 and torch.ones(T, T, dtype=torch.bool).tril()"
+        )
+    if got.dim() != 4:
+        shape = tuple(got.shape)
+        causal = torch.ones(T, T, dtype=torch.bool).tril()
+        # With B == T, (T, T) & (B, T) broadcasts silently and pairs sequence b with query b.
+        if shape == (T, T) and B == T and torch.equal(got.cpu(), causal & keep):
+            return (
+                f"the mask has shape {shape}, not {full}: the (B, T) padding mask was broadcast "
+                "against the (T, T) causal mask, which pairs sequence b with query b; reshape "
+                "it to (B, 1, 1, T) first"
+            )
+        if shape == (T, T):
+            return (
+                f"the mask has shape {shape}, the same for every sequence: combine it with each "
+                f"sequence's padding, attention_mask[:, None, None, :], to get {full}"
+            )
+        if shape == (B, T, T):
+            return (
+                f"the mask has shape {shape}; add the head dim, mask[:, None] -> {full}, so that "
+                "it broadcasts over the heads of (B, H, T, S) scores rather than against them"
+            )
+        return f"expected a mask of shape {full} (B, 1, T, S), got {shape}"
+    try:
+        got = got.expand(full)
+    except RuntimeError:
+        return f"expected a mask of shape {full} (B, 1, T, S), got {tuple(got.shape)}"
+    got = got.cpu()
+    variants = _decoder_variants(keep)
+    ref = torch.ones(T, T, dtype=torch.bool).tril() & keep[:, None, None, :]
+    if torch.equal(got, ref):
+        return None
+    for message, variant in variants:
+        if torch.equal(got, variant):
+            return message
+    wrong = (got != ref).nonzero()
+    b, _, i, j = wrong[0].tolist()
+    return (
+        f"{len(wrong)} of {got.numel()} entries differ from causal & padding, e.g. sequence {b}, "
+        f"query {i}, key {j}: expected {bool(ref[b, 0, i, j])}, got {bool(got[b, 0, i, j])}"
+    )
+
+
+def check_decoder_mask(fn: Callable) -> None:
+    """Check a learner's decoder self-attention mask built from a Hugging Face attention_mask.
+
+    ``fn(attention_mask)`` receives a ``torch.long`` tensor of 0s and 1s, 1 = real token (the
+    Hugging Face convention), right- or left-padded, and returns the bool mask of decoder
+    self-attention: query ``i`` may attend to key ``j`` only if ``j <= i`` (causal) and key
+    ``j`` is a real token (padding hides keys, not queries). True = may attend; the shape is
+    ``(B, 1, T, T)``, ready for ``(B, H, T, T)`` scores. Three fresh batches are tried:
+    right-padded with ``B != T`` and ``B == T`` (which catches a padding mask broadcast against
+    the queries), and left-padded, whose first queries have no real key at all.
+
+    Args:
+        fn: the mask builder to check.
+
+    Returns:
+        None; prints one line when every case passes.
+
+    Raises:
+        AssertionError: naming the case and the likely mistake (inverted, OR instead of AND,
+            padding or causal part missing, triu or tril(-1), padding on the queries, padding
+            assumed on the right, a wrong shape or dtype).
+
+    Shapes:
+        attention_mask ``(B, T)`` -> ``(B, 1, T, T)``.
+
+    Introduced in chapter 03 (exercise ex-03-decoder-mask).
+    """
+    __tracebackhide__ = True  # show the learner the verdict, not the checker's frames
+    name = "check_decoder_mask"
+    cases = _decoder_cases(_generator())
+    for description, keep in cases:
+        attention_mask = keep.long()  # (B, T): 1 = real token, 0 = padding
+        try:
+            got = _call(name, description, fn, attention_mask.clone())
+        except AssertionError as err:
+            if "must match the size of tensor" not in str(err):
+                raise
+            hint = (
+                "\n  (a (B, T) padding mask cannot be combined with the (T, T) causal mask as it "
+                "is: reshape it to (B, 1, 1, T) first)"
+            )
+            raise AssertionError(f"{err}{hint}") from None
+        problem = _diagnose_decoder_mask(keep, got)
+        if problem is not None:
+            raise _fail(
+                name, description, f"{problem}\n  attention_mask: {attention_mask.tolist()}"
+            )
+    print(
+        f"{name}: all {len(cases)} cases passed (right padding with B != T and B == T, left "
+        "padding with fully masked rows)."
+    )
