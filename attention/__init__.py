@@ -17,14 +17,34 @@ from .masks import (
     to_hf_attention_mask,
 )
 from .multihead import MultiHeadAttention
-from .plot import plot_attention, plot_curves, show_heatmaps
+from .plot import (
+    plot_attention,
+    plot_curves,
+    plot_head_split,
+    plot_positional_encoding,
+    plot_similarity_vs_distance,
+    show_heatmaps,
+)
+from .positional import (
+    LearnedPositionalEmbedding,
+    RelativePositionBias,
+    alibi_bias,
+    alibi_slopes,
+    apply_rope,
+    sinusoidal_positional_encoding,
+)
 from .utils import get_device, set_seed
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "LearnedPositionalEmbedding",
     "MultiHeadAttention",
+    "RelativePositionBias",
+    "alibi_bias",
+    "alibi_slopes",
+    "apply_rope",
     "causal_mask",
     "checks",
     "combine_masks",
@@ -36,9 +56,13 @@ __all__ = [
     "padding_mask",
     "plot_attention",
     "plot_curves",
+    "plot_head_split",
+    "plot_positional_encoding",
+    "plot_similarity_vs_distance",
     "scaled_dot_product_attention",
     "set_seed",
     "show_heatmaps",
+    "sinusoidal_positional_encoding",
     "to_additive_mask",
     "to_hf_attention_mask",
 ]

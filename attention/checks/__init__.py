@@ -9,13 +9,17 @@ One module per chapter; this package re-exports every checker.
 from .article import check_article_attention_fix
 from .masks import check_decoder_mask, check_mask_conventions
 from .multihead import check_multi_head_attention
+from .positional import check_alibi_bias, check_rope, check_sinusoidal_positional_encoding
 from .sdpa import check_masked_softmax, check_scaled_dot_product_attention
 
 __all__ = [
+    "check_alibi_bias",
     "check_article_attention_fix",
     "check_decoder_mask",
     "check_mask_conventions",
     "check_masked_softmax",
     "check_multi_head_attention",
+    "check_rope",
     "check_scaled_dot_product_attention",
+    "check_sinusoidal_positional_encoding",
 ]
