@@ -6,6 +6,25 @@ then use the version here. Boolean masks mean True = may attend, everywhere.
 
 from . import checks
 from .core import masked_softmax, scaled_dot_product_attention
+from .data import (
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    Seq2SeqData,
+    iterate_batches,
+    make_number_words_data,
+    make_reversal_data,
+    make_sorting_data,
+    remove_overlap,
+    to_text,
+)
+from .decoder import Decoder, DecoderLayer
+from .decoding import greedy_decode, greedy_decode_seq2seq, kv_cache_bytes
+from .encoder import Encoder, EncoderLayer
+from .gqa import GroupedQueryAttention
+from .kv_cache import KVCache, LayerCache
+from .layers import FeedForward
+from .losses import masked_cross_entropy
 from .masks import (
     causal_mask,
     combine_masks,
@@ -16,6 +35,7 @@ from .masks import (
     to_additive_mask,
     to_hf_attention_mask,
 )
+from .models import DecoderOnlyLM, Transformer
 from .multihead import MultiHeadAttention
 from .plot import (
     plot_attention,
@@ -33,25 +53,49 @@ from .positional import (
     apply_rope,
     sinusoidal_positional_encoding,
 )
+from .training import exact_match_accuracy, train
 from .utils import get_device, set_seed
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "BOS_ID",
+    "Decoder",
+    "DecoderLayer",
+    "DecoderOnlyLM",
+    "EOS_ID",
+    "Encoder",
+    "EncoderLayer",
+    "FeedForward",
+    "GroupedQueryAttention",
+    "KVCache",
+    "LayerCache",
     "LearnedPositionalEmbedding",
     "MultiHeadAttention",
+    "PAD_ID",
     "RelativePositionBias",
+    "Seq2SeqData",
+    "Transformer",
     "alibi_bias",
     "alibi_slopes",
     "apply_rope",
     "causal_mask",
     "checks",
     "combine_masks",
+    "exact_match_accuracy",
     "from_additive_mask",
     "from_hf_attention_mask",
     "get_device",
+    "greedy_decode",
+    "greedy_decode_seq2seq",
     "invert_mask",
+    "iterate_batches",
+    "kv_cache_bytes",
+    "make_number_words_data",
+    "make_reversal_data",
+    "make_sorting_data",
+    "masked_cross_entropy",
     "masked_softmax",
     "padding_mask",
     "plot_attention",
@@ -59,10 +103,13 @@ __all__ = [
     "plot_head_split",
     "plot_positional_encoding",
     "plot_similarity_vs_distance",
+    "remove_overlap",
     "scaled_dot_product_attention",
     "set_seed",
     "show_heatmaps",
     "sinusoidal_positional_encoding",
     "to_additive_mask",
     "to_hf_attention_mask",
+    "to_text",
+    "train",
 ]

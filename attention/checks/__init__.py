@@ -7,6 +7,7 @@ One module per chapter; this package re-exports every checker.
 """
 
 from .article import check_article_attention_fix
+from .losses import check_masked_cross_entropy
 from .masks import check_decoder_mask, check_mask_conventions
 from .multihead import check_multi_head_attention
 from .positional import check_alibi_bias, check_rope, check_sinusoidal_positional_encoding
@@ -17,6 +18,7 @@ __all__ = [
     "check_article_attention_fix",
     "check_decoder_mask",
     "check_mask_conventions",
+    "check_masked_cross_entropy",
     "check_masked_softmax",
     "check_multi_head_attention",
     "check_rope",

@@ -1,0 +1,114 @@
+"""Tests of the chapter 07 checker: check_masked_cross_entropy names each usual mistake."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from attention import masked_cross_entropy
+from attention.checks import check_masked_cross_entropy
+
+
+def _ce(logits, targets, **kw):
+    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), **kw)
+
+
+def _per_token(logits, targets, pad_id, eps, smooth_classes="all"):
+    lp = torch.log_softmax(logits, -1)
+    safe = targets.masked_fill(targets == pad_id, 0)
+    nll = -lp.gather(-1, safe[..., None]).squeeze(-1)
+    if smooth_classes == "no_pad":  # the Annotated Transformer's distribution
+        others = torch.ones_like(lp).scatter(-1, safe[..., None], 0.0)
+        others[..., pad_id] = 0.0
+        return (1 - eps) * nll - eps * (lp * others).sum(-1) / (lp.shape[-1] - 2)
+    return (1 - eps) * nll - eps * lp.mean(-1)
+
+
+def _keep(targets, pad_id):
+    return (targets != pad_id).to(torch.float64)
+
+
+MISTAKES = {
+    "averaging over pads": lambda lg, t, p, e: _ce(lg, t, label_smoothing=e),
+    "divides by all B\\*T positions": lambda lg, t, p, e: (
+        (_per_token(lg, t, p, e) * _keep(t, p)).sum() / t.numel()
+    ),
+    "sum instead of mean": lambda lg, t, p, e: _ce(
+        lg, t, ignore_index=p, label_smoothing=e, reduction="sum"
+    ),
+    "averaged each sequence": lambda lg, t, p, e: (
+        (_per_token(lg, t, p, e) * _keep(t, p)).sum(1) / _keep(t, p).sum(1)
+    ).mean(),
+    "pad id is hard-coded as 0": lambda lg, t, p, e: _ce(lg, t, ignore_index=0, label_smoothing=e),
+    "label_smoothing is ignored": lambda lg, t, p, e: _ce(lg, t, ignore_index=p),
+    "smoothing over the pad positions": lambda lg, t, p, e: (
+        (
+            (1 - e) * _per_token(lg, t, p, 0.0) * _keep(t, p)
+            - e * torch.log_softmax(lg, -1).mean(-1)
+        ).sum()
+        / _keep(t, p).sum()
+    ),
+    "left the pad class out of the smoothing": lambda lg, t, p, e: (
+        (_per_token(lg, t, p, e, "no_pad") * _keep(t, p)).sum() / _keep(t, p).sum()
+    ),
+    "you shifted the targets, but they are already aligned": lambda lg, t, p, e: (
+        masked_cross_entropy(lg[:, :-1], t[:, 1:], p, e)
+    ),
+    "logits are used as log-probabilities": lambda lg, t, p, e: (
+        (-lg.gather(-1, t.clamp(min=0)[..., None]).squeeze(-1) * _keep(t, p)).sum()
+        / _keep(t, p).sum()
+    ),
+}
+
+
+def test_correct_loss_passes(capsys) -> None:
+    check_masked_cross_entropy(masked_cross_entropy)
+    check_masked_cross_entropy(
+        lambda logits, tokens, p, e: masked_cross_entropy(logits[:, :-1], tokens[:, 1:], p, e),
+        shift=True,
+    )
+    out = capsys.readouterr().out
+    assert out.count("check_masked_cross_entropy: all 4 random cases passed") == 2
+
+
+def test_pytorch_reference_passes() -> None:
+    check_masked_cross_entropy(lambda lg, t, p, e: _ce(lg, t, ignore_index=p, label_smoothing=e))
+
+
+@pytest.mark.parametrize("expected", list(MISTAKES))
+def test_each_usual_mistake_is_named(expected: str) -> None:
+    with pytest.raises(AssertionError, match=expected):
+        check_masked_cross_entropy(MISTAKES[expected])
+
+
+def test_forgetting_to_shift_is_named() -> None:
+    with pytest.raises(AssertionError, match="you forgot to shift the targets"):
+        check_masked_cross_entropy(masked_cross_entropy, shift=True)
+    with pytest.raises(AssertionError, match="you shifted the wrong way"):
+        check_masked_cross_entropy(
+            lambda lg, t, p, e: masked_cross_entropy(lg[:, 1:], t[:, :-1], p, e), shift=True
+        )
+
+
+def test_a_gradient_at_pad_positions_is_caught() -> None:
+    def leaky(logits, targets, pad_id, eps):
+        pads = (targets == pad_id)[..., None]
+        leak = (logits * pads).sum() - (logits * pads).sum().detach()  # zero value, grad 1
+        return masked_cross_entropy(logits, targets, pad_id, eps) + leak
+
+    with pytest.raises(AssertionError, match="pad positions get a gradient"):
+        check_masked_cross_entropy(leaky)
+
+
+def test_detached_wrong_shape_and_raising_functions_are_reported() -> None:
+    with pytest.raises(AssertionError, match="not connected to the logits"):
+        check_masked_cross_entropy(
+            lambda lg, t, p, e: torch.tensor(masked_cross_entropy(lg, t, p, e).item())
+        )
+    with pytest.raises(AssertionError, match=r"expected a scalar tensor, got \(3, 6\)"):
+        check_masked_cross_entropy(lambda lg, t, p, e: lg.sum(-1))
+    with pytest.raises(AssertionError, match="your function raised RuntimeError: boom"):
+        check_masked_cross_entropy(lambda lg, t, p, e: (_ for _ in ()).throw(RuntimeError("boom")))
+    with pytest.raises(AssertionError, match="the loss is nan"):
+        check_masked_cross_entropy(lambda lg, t, p, e: torch.tensor(float("nan")))
