@@ -112,3 +112,26 @@ def test_detached_wrong_shape_and_raising_functions_are_reported() -> None:
         check_masked_cross_entropy(lambda lg, t, p, e: (_ for _ in ()).throw(RuntimeError("boom")))
     with pytest.raises(AssertionError, match="the loss is nan"):
         check_masked_cross_entropy(lambda lg, t, p, e: torch.tensor(float("nan")))
+
+
+@pytest.mark.parametrize("shift", [False, True])
+def test_stub_failure_and_success_messages_are_the_same_every_run(shift: bool, capsys) -> None:
+    """A notebook stores both messages and nbval compares them, so neither may vary by run."""
+
+    def stub(logits, targets, pad_id, eps):
+        raise NotImplementedError("write it")
+
+    def right(logits, tokens, pad_id, eps):
+        if shift:
+            logits, tokens = logits[:, :-1], tokens[:, 1:]
+        return masked_cross_entropy(logits, tokens, pad_id, eps)
+
+    messages = set()
+    for _ in range(3):
+        with pytest.raises(AssertionError) as caught:
+            check_masked_cross_entropy(stub, shift=shift)
+        messages.add(str(caught.value))
+        check_masked_cross_entropy(right, shift=shift)
+    assert len(messages) == 1, messages
+    assert "lengths [6, 3, 1]" in messages.pop()
+    assert len(set(capsys.readouterr().out.splitlines())) == 1

@@ -7,6 +7,8 @@ One module per chapter; this package re-exports every checker.
 """
 
 from .article import check_article_attention_fix
+from .encoder_decoder import check_decoder_layer, check_encoder_layer
+from .kv_cache import check_cached_attention_step
 from .losses import check_masked_cross_entropy
 from .masks import check_decoder_mask, check_mask_conventions
 from .multihead import check_multi_head_attention
@@ -16,7 +18,10 @@ from .sdpa import check_masked_softmax, check_scaled_dot_product_attention
 __all__ = [
     "check_alibi_bias",
     "check_article_attention_fix",
+    "check_cached_attention_step",
+    "check_decoder_layer",
     "check_decoder_mask",
+    "check_encoder_layer",
     "check_mask_conventions",
     "check_masked_cross_entropy",
     "check_masked_softmax",
