@@ -114,8 +114,10 @@ def to_additive_mask(
     the scores before the softmax gives the masked keys weight ``exp(fill) = 0``. Pass it as a
     float ``attn_mask`` to ``nn.MultiheadAttention`` or ``F.scaled_dot_product_attention``
     (with the query's dtype). A finite ``fill`` such as ``-1e9`` avoids NaN in fully masked
-    rows, but such a row then attends uniformly to the keys it should ignore; and ``-1e4`` is
-    too weak once float32 logits reach ~1e4.
+    rows, but such a row then gets finite weights over the keys it should ignore: uniform in
+    float32, where ``-1e9 + s`` rounds to ``-1e9`` for ordinary scores, and the softmax of the
+    raw scores in float64, where it does not; either way wrong. And ``-1e4`` leaks weight to
+    the masked keys once score gaps reach ~1e4, in any dtype.
 
     Args:
         mask: bool, True = may attend.

@@ -239,6 +239,8 @@ def test_mask_helper_errors(call, match: str) -> None:
         lambda m: ~m,
         lambda m: to_additive_mask(m),
         lambda m: to_additive_mask(m, F64, fill=-1e9),
+        lambda m: to_additive_mask(m, F64, fill=-1e8),  # far below any real logit: fine
+        lambda m: to_additive_mask(m, F64, fill=-1e5),
         lambda m: torch.zeros(m.shape).masked_fill(~m, torch.finfo(torch.float32).min),
     ],
 )
@@ -260,7 +262,8 @@ def test_check_mask_conventions_accepts_correct_conversions(convert, capsys) -> 
         (lambda m: (~m).float(), r"a float mask of 0s and 1s"),
         (lambda m: to_additive_mask(~m), r"the additive mask is inverted"),
         (lambda m: torch.zeros(m.shape).masked_fill(~m, float("inf")), r"wrong sign"),
-        (lambda m: to_additive_mask(m, fill=-1e4), r"-10000 are too weak"),
+        (lambda m: to_additive_mask(m, fill=-1e4), r"a fill of -10000 is within reach of real"),
+        (lambda m: to_additive_mask(m, fill=-1000.0), r"a fill of -1000 is within reach of real"),
         (lambda m: (~m)[None], r"expected the mask's shape"),
         (lambda m: (~m).tolist(), r"expected a tensor, got list"),
     ],

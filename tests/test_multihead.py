@@ -321,9 +321,12 @@ def _learner_mha(*, bug: str = ""):
             q, k, v = (t.view(B, T, H, Dh).transpose(1, 2) for t in (q, k, v))  # (B, H, T, Dh)
         scale = 1 / math.sqrt(D if bug == "scale_d_model" else Dh)
         scores = torch.einsum("...td,...sd->...ts", q, k) * scale
-        if mask is not None:
+        if mask is not None and bug != "mask_after_softmax":
             scores = scores.masked_fill(mask if bug == "inverted_mask" else ~mask, -math.inf)
-        out = torch.softmax(scores, dim=-2 if bug == "softmax_axis" else -1) @ v
+        weights = torch.softmax(scores, dim=-2 if bug == "softmax_axis" else -1)
+        if mask is not None and bug == "mask_after_softmax":
+            weights = weights * mask  # zeroed after the softmax (chapter 03's point)
+        out = weights @ v
         if bug in ("merge_no_transpose", "split_sequence", "split_no_transpose"):
             out = out.reshape(B, T, D)
         else:
@@ -350,6 +353,7 @@ def test_check_multi_head_attention_accepts_correct_versions(capsys) -> None:
         ("shared_qk", r"the keys use q_proj"),
         ("scale_d_model", r"scaled by 1/sqrt\(d_model\)"),
         ("softmax_axis", r"softmax runs over the queries"),
+        ("mask_after_softmax", r"causal mask .*\n.*the mask is applied to the weights after"),
     ],
 )
 def test_check_multi_head_attention_names_the_mistake(bug: str, diagnosis: str) -> None:
@@ -394,7 +398,7 @@ def _article_fix(*, bug: str = ""):
             q = k = v = x @ q_proj.weight.t()
         else:
             q, k, v = q_proj(x), k_proj(x), v_proj(x)  # 3 x (B, T, D)
-        heads = []
+        heads, weights = [], []
         for h in range(H):  # a loop over heads is slow but correct
             cols = slice(h * Dh, (h + 1) * Dh)
             scores = q[..., cols] @ k[..., cols].transpose(-2, -1) / math.sqrt(Dh)
@@ -402,13 +406,14 @@ def _article_fix(*, bug: str = ""):
             active = (training or bug == "dropout_always") and bug != "dropout_never"
             if bug != "dropout_on_outputs":
                 attention = F.dropout(attention, dropout, training=active)
+            weights.append(attention)  # (B, T, T), after dropout
             heads.append(attention @ v[..., cols])  # (B, T, Dh)
         if bug == "cat_sequence":
             return torch.cat(heads, dim=1)  # (B, H*T, Dh)
         out = torch.cat(heads, dim=-1)  # H x (B, T, Dh) -> (B, T, D)
         if bug == "dropout_on_outputs":
             out = F.dropout(out, dropout, training=training)
-        return out_proj(out)
+        return out_proj(out), torch.stack(weights, dim=1)  # (B, T, D), (B, H, T, T)
 
     return multi_head_attention
 

@@ -89,6 +89,22 @@ def test_plot_attention_rejects_wrong_label_counts():
         plot_attention(torch.rand(2, 4), y_labels=["a"])
 
 
+def test_plot_attention_colour_scale_defaults_to_the_largest_weight_and_vmax_fixes_it():
+    weights = torch.tensor([[0.1, 0.3], [0.2, 0.05]])
+    assert plot_attention(weights).images[0].get_clim() == pytest.approx((0.0, 0.3))
+    fig, (left, right) = plt.subplots(1, 2)
+    for ax, w in [(left, weights), (right, 2 * weights)]:  # two maps, one scale
+        plot_attention(w, ax=ax, colorbar=False, vmax=1.0, annotate=True)
+        assert ax.images[0].get_clim() == (0.0, 1.0)
+    assert {t.get_color() for t in left.texts} == {"white"}, "no weight reaches 0.6 of vmax"
+
+
+@pytest.mark.parametrize("vmax", [0.0, -1.0])
+def test_plot_attention_rejects_a_vmax_that_is_not_positive(vmax):
+    with pytest.raises(ValueError, match=r"vmax must be positive"):
+        plot_attention(torch.rand(2, 2), vmax=vmax)
+
+
 @pytest.mark.parametrize("dtype", [torch.bool, torch.complex64])
 def test_plot_attention_rejects_non_real_weights(dtype):
     with pytest.raises(ValueError, match=rf"weights must be real numbers, got dtype {dtype}"):
@@ -125,6 +141,15 @@ def test_show_heatmaps_maps_are_the_weights_on_a_shared_scale():
     for i, ax in enumerate(maps):
         np.testing.assert_allclose(ax.images[0].get_array(), weights[i // 2, i % 2].numpy())
         assert ax.images[0].get_clim() == pytest.approx((0.0, float(weights.max())))
+
+
+def test_show_heatmaps_draws_other_values_with_vmin_vmax_and_a_colorbar_label():
+    bias = torch.tensor([[0.0, float("nan")], [-0.5, 0.0]]).expand(2, 2, 2)  # NaN: masked
+    fig = show_heatmaps(bias, vmin=-0.5, vmax=0.0, colorbar_label="bias")
+    assert all(a.images[0].get_clim() == (-0.5, 0.0) for a in map_axes(fig))
+    assert colorbars(fig)[0].get_ylabel() == "bias"
+    with pytest.raises(ValueError, match=r"vmax must be above vmin"):
+        show_heatmaps(torch.rand(2, 2), vmin=1.0, vmax=0.5)
 
 
 @pytest.mark.parametrize(("shape", "n_maps"), [((4, 5), 1), ((3, 4, 5), 3), ((1, 1, 4, 5), 1)])

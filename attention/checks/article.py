@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from ._common import _call, _close, _fail, _generator
-from .multihead import _article_q19, _check_mha_output, _fresh_layers, _mha_case, _mha_variant
+from .multihead import (
+    _article_q19,
+    _check_mha_output,
+    _fresh_layers,
+    _mha_case,
+    _MHACase,
+)
 
 _ARTICLE_SUSPECTS = [
     (
@@ -33,10 +40,13 @@ def check_article_attention_fix(fn: Callable) -> None:
     (bug C19-6), and is called as
     ``fn(x, q_proj, k_proj, v_proj, out_proj, num_heads, dropout=p, training=flag)``, where
     the four layers are ``nn.Linear(D, D)`` (W^Q, W^K, W^V, W^O). It returns ``out`` or
-    ``(out, weights)``. With ``training=False`` it must equal ``MultiHeadAttention`` with the
-    same weights, also on the article's own call (32, 64, 512) with 8 heads; two calls must
-    agree; with ``training=True`` and ``dropout > 0`` dropout must hit the attention weights,
-    not the outputs. Masks are not part of the contract (the article has none, C19-8).
+    ``(out, weights)``; with ``training=True`` and ``dropout > 0`` it must return
+    ``(out, weights)``, the weights after dropout. With ``training=False`` it must equal
+    ``MultiHeadAttention`` with the same weights, also on the article's own call (32, 64, 512)
+    with 8 heads, and two calls must agree. With ``training=True`` and ``dropout=0.5`` (and an
+    identity ``out_proj``), every returned weight must be 0 or the reference weight divided by
+    ``1 - p``, 30-70% of them 0, and ``out`` must be ``merge(weights @ v_proj(x))`` for the
+    returned weights. Masks are not part of the contract (the article has none, C19-8).
 
     Args:
         fn: the fixed function.
@@ -45,7 +55,9 @@ def check_article_attention_fix(fn: Callable) -> None:
         None; prints one line when every stage passes.
 
     Raises:
-        AssertionError: naming the stage and the article's bug that is still there.
+        AssertionError: naming the stage and the article's bug that is still there, or the
+            dropout mistake (dropout off in training, on the outputs, the values, the scores
+            or the input, unscaled, at the wrong rate, or weights returned from before it).
 
     Shapes:
         x ``(B, T, D)`` -> out ``(B, T, D)``.
@@ -101,8 +113,16 @@ def _same(a: object, b: object) -> bool:
 
 
 def _check_article_dropout(name: str, gen: torch.Generator, fn: Callable) -> None:
-    """Dropout must act in training, on the weights (B, H, T, T), with an identity W^O here."""
-    B, T, D, H = 4, 16, 32, 4
+    """Dropout must act in training, on the weights (B, H, T, T), with an identity W^O here.
+
+    With ``dropout=0.5`` the function must return ``(out, weights)``, the weights after dropout.
+    Then every weight must be 0 or the reference weight divided by ``1 - p``, 30-70% of them 0,
+    and ``out`` must be ``merge(weights @ v_proj(x))`` for the weights returned. Dropout on the
+    values, on the scores, on the input or on the outputs, unscaled dropout, a wrong rate and
+    returning the weights from before dropout are each named.
+    """
+    B, T, D, H = 4, 8, 64, 4  # Dh = 16 >= T: the weights that produced `out` can be read back
+    p = 0.5
     case = _mha_case(gen, "", B, T, D, H)
     identity = nn.utils.skip_init(nn.Linear, D, D, dtype=torch.float64)
     with torch.no_grad():
@@ -114,18 +134,161 @@ def _check_article_dropout(name: str, gen: torch.Generator, fn: Callable) -> Non
     _check_mha_output(
         name, case, _call(name, case.description, run, case.x, *_fresh_layers(case), H)
     )
-    stage = case.description.replace("dropout=0.0", "dropout=0.5")
-    run = functools.partial(fn, dropout=0.5, training=True)
+    stage = case.description.replace("dropout=0.0", f"dropout={p}")
+    run = functools.partial(fn, dropout=p, training=True)
     result = _call(name, stage, run, case.x, *_fresh_layers(case), H)
-    out = (result[0] if isinstance(result, tuple | list) else result).detach()
-    if _close(out, _mha_variant(case)):
-        raise _fail(name, stage, "dropout is not applied when training=True and dropout=0.5")
-    zeros = (out == 0).double().mean().item()
-    if zeros > 0.2:
+    if not (
+        isinstance(result, tuple | list)
+        and len(result) == 2
+        and all(isinstance(t, torch.Tensor) for t in result)
+    ):
         raise _fail(
             name,
             stage,
+            "with dropout, return (out, weights): the attention weights after dropout, "
+            "(B, H, T, T), the ones multiplied by v, so that the checker can see where the "
+            "dropout went",
+        )
+    out, weights = (t.detach() for t in result)
+    if out.shape != (B, T, D) or weights.shape != (B, H, T, T):
+        raise _fail(
+            name,
+            stage,
+            f"expected out (B, T, D) = {(B, T, D)} and weights (B, H, T, T) = {(B, H, T, T)}, "
+            f"got {tuple(out.shape)} and {tuple(weights.shape)}",
+        )
+    problem = _diagnose_dropout(case, out.to(torch.float64), weights.to(torch.float64), p)
+    if problem is not None:
+        raise _fail(name, stage, problem)
+
+
+def _is_dropout_of(got: torch.Tensor, ref: torch.Tensor, p: float) -> bool:
+    """Whether ``got`` is ``ref`` with 20-80% of its entries zeroed and the rest / (1 - p)."""
+    zero = torch.isclose(got, torch.zeros_like(got), rtol=0, atol=1e-6)
+    kept = torch.isclose(got, ref / (1 - p), rtol=1e-5, atol=1e-6)
+    return bool((zero | kept).all()) and 0.2 < zero.double().mean().item() < 0.8
+
+
+def _softmax_of_dropped_scores(weights: torch.Tensor, scores: torch.Tensor, p: float) -> bool:
+    """Whether ``weights = softmax(dropout(scores))``, the dropout scaled by 1/(1-p) or not.
+
+    A row is such a softmax if ``log w_j - c`` is 0 (score dropped) or ``s_j * scale`` (kept)
+    for one constant ``c`` per row; ``c`` must then be one of the two candidates of entry 0.
+    """
+    if not bool((weights > 0).all()):
+        return False
+    log_w = weights.log()  # (B, H, T, S)
+    for scale in (1 / (1 - p), 1.0):
+        dropped, kept = log_w, log_w - scores * scale  # the row constant c, entry by entry
+        rows_fit = torch.zeros(weights.shape[:-1], dtype=torch.bool)  # (B, H, T)
+        for c in (dropped[..., :1], kept[..., :1]):  # (B, H, T, 1): the two candidates
+            fits = torch.isclose(dropped, c, rtol=0, atol=1e-8)
+            fits |= torch.isclose(kept, c, rtol=0, atol=1e-8)
+            rows_fit |= fits.all(dim=-1)
+        if bool(rows_fit.all()):
+            return True
+    return False
+
+
+def _diagnose_dropout(
+    case: _MHACase, out: torch.Tensor, weights: torch.Tensor, p: float
+) -> str | None:
+    """What is wrong with ``(out, weights)`` as dropout ``p`` on the attention weights."""
+    q_proj, k_proj, v_proj, _ = case.layers  # out_proj is the identity here
+    x, H = case.x, case.num_heads
+    B, T, D = x.shape  # batch, tokens, width
+    Dh = D // H  # head width
+
+    def split(t: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> (B, H, T, Dh)
+        return t.view(B, T, H, Dh).transpose(1, 2)
+
+    def merge(t: torch.Tensor) -> torch.Tensor:  # (B, H, T, Dh) -> (B, T, D)
+        return t.transpose(1, 2).reshape(B, T, D)
+
+    with torch.no_grad():
+        q, k, v = split(q_proj(x)), split(k_proj(x)), split(v_proj(x))
+        scores = q @ k.transpose(-2, -1) / math.sqrt(Dh)  # (B, H, T, T)
+        ref_w = torch.softmax(scores, dim=-1)  # (B, H, T, T), before dropout
+        if _close(weights, ref_w) and _close(out, merge(ref_w @ v)):
+            return f"dropout is not applied when training=True and dropout={p}"
+        if not _close(out, merge(weights @ v)):
+            return _diagnose_inconsistent(case, out, weights, ref_w, v, p)
+        kept = weights != 0
+        if not bool(kept.any()):
+            return f"every weight is 0 with dropout={p}: drop each weight with probability p"
+        ratio = weights[kept] / ref_w[kept]  # the factor of every kept weight
+        factor = ratio.median().item()
+        if not torch.allclose(ratio, torch.full_like(ratio, factor), rtol=1e-5, atol=1e-8):
+            if _softmax_of_dropped_scores(weights, scores, p):
+                return (
+                    "dropout is applied to the scores before the softmax: a zeroed score is "
+                    "not a removed key (e^0 = 1), and the rows are renormalised; apply dropout "
+                    "to softmax(scores), the weights (B, H, T, T)"
+                )
+            return (
+                "the weights are not the softmax weights with some set to 0 and the others "
+                f"divided by 1 - p: apply dropout once, to softmax(scores), with p={p}"
+            )
+        if abs(factor - 1.0) < 1e-6:
+            return (
+                "the kept weights are not rescaled: inverted dropout divides them by 1 - p "
+                f"(= {1 - p:g}) so that their expected value is unchanged; F.dropout(weights, p, "
+                "training) does it for you"
+            )
+        if abs(factor - 1 / (1 - p)) > 1e-6:
+            rate = 1 - 1 / factor
+            return (
+                f"the kept weights are multiplied by {factor:.4g}, the factor of a dropout rate "
+                f"of {rate:.3g}, not 1/(1 - p) = {1 / (1 - p):g}: pass p=dropout to F.dropout"
+            )
+        share = 1 - kept.double().mean().item()
+        if not 0.3 <= share <= 0.7:
+            return (
+                f"{share:.0%} of the weights are 0 with dropout={p} (expected about {p:.0%}): "
+                "pass p=dropout to F.dropout"
+            )
+    return None
+
+
+def _diagnose_inconsistent(
+    case: _MHACase,
+    out: torch.Tensor,
+    weights: torch.Tensor,
+    ref_w: torch.Tensor,
+    v: torch.Tensor,
+    p: float,
+) -> str:
+    """Name the mistake when ``out`` is not ``merge(weights @ v)`` for the weights returned."""
+    B, T, D = case.x.shape  # batch, tokens, width
+    H = case.num_heads
+    out_heads = out.view(B, T, H, D // H).transpose(1, 2)  # (B, T, D) -> (B, H, T, Dh)
+    zeros = (out == 0).double().mean().item()
+    if zeros > 0.2:
+        return (
             f"dropout is applied to the outputs ({zeros:.0%} of them are exactly 0 with an "
             "identity out_proj), not to the attention weights: apply it to the weights "
-            "(B, H, T, T) before weights @ v",
+            "(B, H, T, T) before weights @ v"
         )
+    used = out_heads @ torch.linalg.pinv(v)  # (B, H, T, T): the weights that produced out
+    if _is_dropout_of(used, ref_w, p):
+        return (
+            "the output uses dropped-out weights, but the weights returned are those from "
+            "before dropout: return the weights after dropout, the ones multiplied by v"
+        )
+    if _is_dropout_of(torch.linalg.solve(ref_w, out_heads), v, p):
+        return (
+            "dropout is applied to the values v (the output is the weights, undropped, times "
+            "v with entries zeroed): apply it to the attention weights (B, H, T, T) instead"
+        )
+    v_used = torch.linalg.solve(weights, out_heads).transpose(1, 2).reshape(B, T, D)
+    v_proj = case.layers[2]
+    x_used = torch.linalg.solve(v_proj.weight.T, v_used - v_proj.bias, left=False)  # (B, T, D)
+    if _is_dropout_of(x_used, case.x, p):
+        return (
+            "dropout is applied to the input x: it changes the queries, keys and values "
+            "alike; apply it to the attention weights (B, H, T, T) only"
+        )
+    return (
+        "the output is not out_proj(merge(weights @ v_proj(x))) for the weights you return: "
+        "return the weights after dropout and use exactly those for weights @ v"
+    )

@@ -123,9 +123,11 @@ def _mha_variant(
                 q, k, v = (t.view(B, T, H, Dh) for t in (q, k, v))  # (B, T, D) -> (B, T, H, Dh)
             width = {"head": Dh, "model": D, "none": 1}[scale]
             scores = q @ k.transpose(-2, -1) / math.sqrt(width)  # (B, H, T, T)
-            if m is not None and mask != "ignored":
+            if m is not None and mask in ("ok", "inverted"):
                 scores = scores.masked_fill(m if mask == "inverted" else ~m, float("-inf"))
             weights = torch.softmax(scores, dim=dim)  # (B, H, T, T)
+            if m is not None and mask == "after":  # zeroed after the softmax: rows sum to < 1
+                weights = weights * m
             out = weights @ v  # (B, H, T, T) @ (B, H, T, Dh) -> (B, H, T, Dh)
             if split == "features" and merge == "transpose":
                 out = out.transpose(1, 2).reshape(B, T, D)  # (B, H, T, Dh) -> (B, T, D)
@@ -196,6 +198,12 @@ _MASK_SUSPECTS = [
         "the mask polarity is inverted: True means 'may attend', so fill the scores where the "
         "mask is False (~mask)",
         dict(mask="inverted"),
+    ),
+    (
+        "the mask is applied to the weights after the softmax: zeroing them there leaves rows "
+        "that sum to less than 1 (chapter 03); fill the scores with -inf where the mask is "
+        "False, before the softmax",
+        dict(mask="after"),
     ),
 ]
 
@@ -270,7 +278,7 @@ def _mha_cases(gen: torch.Generator) -> list[_MHACase]:
     lengths = torch.randint(1, 7, (2,), generator=gen)
     return [
         _mha_case(gen, "self-attention, x (2, 5, 12), 3 heads, no mask", 2, 5, 12, 3),
-        _mha_case(gen, "x (3, 7, 16), 4 heads, causal mask (7, 7)", 3, 7, 16, 4, causal_mask(7)),
+        _mha_case(gen, "x (3, 7, 24), 4 heads, causal mask (7, 7)", 3, 7, 24, 4, causal_mask(7)),
         _mha_case(
             gen,
             f"x (2, 6, 20), 5 heads, padding mask (2, 1, 1, 6) for lengths {lengths.tolist()}",
@@ -282,12 +290,12 @@ def _mha_cases(gen: torch.Generator) -> list[_MHACase]:
         ),
         _mha_case(
             gen,
-            "x (2, 4, 32), 8 heads, random mask (2, 8, 4, 4)",
+            "x (2, 5, 24), 8 heads, random mask (2, 8, 5, 5)",
             2,
-            4,
-            32,
+            5,
+            24,
             8,
-            _random_mask(gen, 2, 8, 4, 4),
+            _random_mask(gen, 2, 8, 5, 5),
         ),
     ]
 
@@ -315,7 +323,8 @@ def check_multi_head_attention(fn_or_cls: Callable) -> None:
     Raises:
         AssertionError: naming the case and the likely mistake (heads split along the wrong
             axis, a missing transpose, no output projection, shared Q/K/V weights, the scale
-            1/sqrt(d_model), the softmax axis, the mask).
+            1/sqrt(d_model), the softmax axis, a mask ignored, inverted or applied to the
+            weights after the softmax).
 
     Shapes:
         x ``(B, T, D)`` -> out ``(B, T, D)``, weights ``(B, H, T, T)``.

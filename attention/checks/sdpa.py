@@ -78,8 +78,8 @@ def _sdpa_variant(
 def _matches_inverted_mask(case: _Case, out: torch.Tensor) -> bool:
     """Whether ``out`` is attention with ``~mask``, on the rows that ``~mask`` leaves a key.
 
-    Rows that the inverted mask empties are NaN with a -inf fill and uniform with -1e9, so
-    they are left out of the comparison.
+    Rows that the inverted mask empties are NaN with a -inf fill and finite but meaningless
+    with -1e9, so they are left out of the comparison.
     """
     variant = _sdpa_variant(case, mask="inverted")
     rows = (~case.mask).any(dim=-1, keepdim=True)  # (..., T, 1): rows that keep a key

@@ -24,6 +24,7 @@ def plot_attention(
     cmap: str = "viridis",
     colorbar: bool = True,
     annotate: bool = False,
+    vmax: float | None = None,
 ) -> Axes:
     """Draw one attention map: a row per query, a column per key, with a colour bar.
 
@@ -37,6 +38,9 @@ def plot_attention(
         cmap: a matplotlib colour map name.
         colorbar: whether to add a colour bar.
         annotate: write each weight (two decimals) in its cell; for small maps.
+        vmax: the weight drawn in the top colour. None (the default) uses this map's largest
+            weight; pass the same value (e.g. 1.0) to maps that are compared side by side, so
+            that one colour means one weight in all of them.
 
     Returns:
         The Axes drawn on.
@@ -58,9 +62,12 @@ def plot_attention(
     T, S = w.shape  # queries, keys
     _check_labels(x_labels, S, "x_labels")
     _check_labels(y_labels, T, "y_labels")
+    if vmax is not None and not vmax > 0:
+        raise ValueError(f"vmax must be positive (the colour scale starts at 0), got {vmax}")
+    top = max(float(w.max()), 1e-12) if vmax is None else float(vmax)
     if ax is None:
         _, ax = plt.subplots(figsize=(0.45 * S + 2.5, 0.45 * T + 1.5))
-    image = ax.imshow(w, cmap=cmap, vmin=0.0, vmax=max(float(w.max()), 1e-12), aspect="auto")
+    image = ax.imshow(w, cmap=cmap, vmin=0.0, vmax=top, aspect="auto")
     if x_labels is not None:
         ax.set_xticks(range(S), list(x_labels), rotation=60, ha="right")
     if y_labels is not None:
@@ -68,7 +75,7 @@ def plot_attention(
     if annotate:
         for i in range(T):
             for j in range(S):
-                colour = "black" if w[i, j] > 0.6 * w.max() else "white"
+                colour = "black" if w[i, j] > 0.6 * top else "white"
                 ax.text(j, i, f"{w[i, j]:.2f}", ha="center", va="center", color=colour, fontsize=7)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -91,6 +98,9 @@ def show_heatmaps(
     ylabel: str = "query",
     cmap: str = "viridis",
     cell_size: float = 2.2,
+    vmin: float = 0.0,
+    vmax: float | None = None,
+    colorbar_label: str = "weight",
 ) -> Figure:
     """Draw a grid of attention maps (for example layers x heads) sharing one colour bar.
 
@@ -103,6 +113,10 @@ def show_heatmaps(
         xlabel, ylabel: axis labels of the bottom row and the left column.
         cmap: a matplotlib colour map name.
         cell_size: the size in inches of each map.
+        vmin, vmax: the values drawn in the bottom and top colours, shared by every map. The
+            defaults suit weights: 0 and the largest value. Pass both to draw other values,
+            e.g. a negative bias; NaN entries are left blank.
+        colorbar_label: the label of the shared colour bar.
 
     Returns:
         The Figure.
@@ -131,11 +145,13 @@ def show_heatmaps(
         sharey=True,
         layout="constrained",
     )
-    vmax = max(float(w.max()), 1e-12)
+    vmax = max(float(w.max()), 1e-12) if vmax is None else float(vmax)
+    if not vmax > vmin:
+        raise ValueError(f"vmax must be above vmin, got vmin={vmin}, vmax={vmax}")
     for r in range(rows):
         for c in range(cols):
             ax = axes[r, c]
-            image = ax.imshow(w[r, c], cmap=cmap, vmin=0.0, vmax=vmax, aspect="auto")
+            image = ax.imshow(w[r, c], cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
             if col_titles is not None and r == 0:
                 ax.set_title(col_titles[c], fontsize=10)
             if r == rows - 1:
@@ -147,7 +163,7 @@ def show_heatmaps(
                 ax.set_ylabel(label)
                 if y_labels is not None:
                     ax.set_yticks(range(T), list(y_labels), fontsize=8)
-    fig.colorbar(image, ax=axes, shrink=0.8, label="weight")
+    fig.colorbar(image, ax=axes, shrink=0.8, label=colorbar_label)
     if title:
         fig.suptitle(title)
     return fig
