@@ -20,10 +20,17 @@ from .data import (
 )
 from .decoder import Decoder, DecoderLayer
 from .decoding import greedy_decode, greedy_decode_seq2seq, kv_cache_bytes
+from .efficient import (
+    SoftmaxState,
+    combine_softmax_states,
+    flash_attention,
+    online_softmax_update,
+)
 from .encoder import Encoder, EncoderLayer
 from .gqa import GroupedQueryAttention
 from .kv_cache import KVCache, LayerCache
 from .layers import FeedForward
+from .long_range import LAYER_TYPES, make_recall_data, max_path_length, receptive_field
 from .losses import masked_cross_entropy
 from .masks import (
     causal_mask,
@@ -53,6 +60,13 @@ from .positional import (
     apply_rope,
     sinusoidal_positional_encoding,
 )
+from .profiling import (
+    attention_flops_formula,
+    count_flops,
+    fit_power_law,
+    peak_memory,
+    time_call,
+)
 from .training import exact_match_accuracy, train
 from .utils import get_device, set_seed
 
@@ -70,20 +84,27 @@ __all__ = [
     "FeedForward",
     "GroupedQueryAttention",
     "KVCache",
+    "LAYER_TYPES",
     "LayerCache",
     "LearnedPositionalEmbedding",
     "MultiHeadAttention",
     "PAD_ID",
     "RelativePositionBias",
     "Seq2SeqData",
+    "SoftmaxState",
     "Transformer",
     "alibi_bias",
     "alibi_slopes",
     "apply_rope",
+    "attention_flops_formula",
     "causal_mask",
     "checks",
     "combine_masks",
+    "combine_softmax_states",
+    "count_flops",
     "exact_match_accuracy",
+    "fit_power_law",
+    "flash_attention",
     "from_additive_mask",
     "from_hf_attention_mask",
     "get_device",
@@ -93,21 +114,27 @@ __all__ = [
     "iterate_batches",
     "kv_cache_bytes",
     "make_number_words_data",
+    "make_recall_data",
     "make_reversal_data",
     "make_sorting_data",
+    "max_path_length",
     "masked_cross_entropy",
     "masked_softmax",
+    "online_softmax_update",
     "padding_mask",
+    "peak_memory",
     "plot_attention",
     "plot_curves",
     "plot_head_split",
     "plot_positional_encoding",
     "plot_similarity_vs_distance",
+    "receptive_field",
     "remove_overlap",
     "scaled_dot_product_attention",
     "set_seed",
     "show_heatmaps",
     "sinusoidal_positional_encoding",
+    "time_call",
     "to_additive_mask",
     "to_hf_attention_mask",
     "to_text",

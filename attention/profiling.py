@@ -1,0 +1,291 @@
+"""Measure attention's cost: FLOPs, time and peak memory on the current device, and power laws.
+
+Every number in chapters 09 and 11 comes from these helpers, so that the notebooks and
+``benchmarks/attention_bench.py`` measure the same way: FLOPs with PyTorch's own counter, time
+as the median of repeats after a warm-up (CUDA events on a GPU), memory as the peak above the
+baseline (the CUDA allocator's statistics on a GPU, the resident set size on a CPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import gc
+import math
+import multiprocessing
+import os
+import statistics
+import time
+import warnings
+from collections.abc import Callable, Sequence
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+__all__ = ["attention_flops_formula", "count_flops", "fit_power_law", "peak_memory", "time_call"]
+
+
+def count_flops(fn: Callable, *args, **kwargs) -> int:
+    """Run ``fn(*args, **kwargs)`` once and return the FLOPs PyTorch's flop counter saw.
+
+    ``torch.utils.flop_counter.FlopCounterMode`` counts 2 FLOPs per multiply-add of the matrix
+    products (``mm``, ``bmm``, ``addmm``, convolutions, the CUDA fused attention kernels) and
+    nothing for element-wise work such as softmax or bias additions. Beware: it does not know
+    the CPU's fused ``F.scaled_dot_product_attention`` kernel (torch 2.13 counts 0 for it), so
+    count attention written with ``@``, or ``nn.MultiheadAttention`` with ``need_weights=True``.
+
+    Args:
+        fn: the callable to run.
+        *args: its positional arguments.
+        **kwargs: its keyword arguments.
+
+    Returns:
+        The total FLOP count.
+
+    Shapes:
+        (any)
+
+    Introduced in chapter 09 (the cost of attention).
+    """
+    with FlopCounterMode(display=False) as counter:
+        fn(*args, **kwargs)
+    return counter.get_total_flops()
+
+
+def attention_flops_formula(T: int, D: int) -> int:
+    """Return the FLOPs of one multi-head self-attention layer on one sequence: 8TD² + 4T²D.
+
+    The four projections cost ``4 * 2TD²``; the scores ``q k^T`` and the weighted sum of values
+    cost ``2T²D`` each, whatever the number of heads (each head does ``2T²Dh`` and ``H Dh = D``).
+    The article's O(T²D²) is wrong: the cost is O(T²D + TD²) (ERRATA R6).
+
+    Args:
+        T: tokens in the sequence.
+        D: model width ``d_model``.
+
+    Returns:
+        The FLOP count, as ``count_flops`` counts them (biases and softmax not included).
+
+    Shapes:
+        (none)
+
+    Introduced in chapter 09 (the cost of attention).
+    """
+    for name, value in (("T", T), ("D", D)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    return 8 * T * D * D + 4 * T * T * D
+
+
+def _device_of(device: torch.device | str | None, args: Sequence) -> torch.device:
+    """The device given, else that of the first tensor argument, else the CPU."""
+    if device is not None:
+        return torch.device(device)
+    return next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def time_call(
+    fn: Callable,
+    *args,
+    device: torch.device | str | None = None,
+    warmup: int = 1,
+    repeats: int = 5,
+    **kwargs,
+) -> float:
+    """Return the median wall time in seconds of ``fn(*args, **kwargs)`` on its device.
+
+    On a GPU, kernels run asynchronously: each call is timed with CUDA events recorded around
+    it, after a synchronisation. On a CPU (and MPS) ``time.perf_counter`` is read around each
+    call. Warm-up calls first pay the one-off costs (allocations, kernel selection, caches).
+
+    Args:
+        fn: the callable to time.
+        *args: its positional arguments.
+        device: where it runs; by default the device of the first tensor argument, else the CPU.
+        warmup: untimed calls first.
+        repeats: timed calls; the median is returned.
+        **kwargs: its keyword arguments.
+
+    Returns:
+        The median time of one call, in seconds.
+
+    Shapes:
+        (any)
+
+    Introduced in chapter 09 (the cost of attention).
+    """
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup must be a non-negative int, got {warmup!r}")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
+    device = _device_of(device, args)
+    for _ in range(warmup):
+        fn(*args, **kwargs)
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn(*args, **kwargs)
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end) / 1e3)  # milliseconds -> seconds
+        else:
+            start_s = time.perf_counter()
+            fn(*args, **kwargs)
+            _sync(device)
+            times.append(time.perf_counter() - start_s)
+    return statistics.median(times)
+
+
+def _proc_status_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith(field + ":"))
+    return int(line.split()[1])  # "VmHWM:   123456 kB"
+
+
+def _rss_child(conn, fn: Callable, args: tuple, kwargs: dict) -> None:
+    """In the forked child: warm up, reset the high-water mark, call once, send the growth."""
+    try:
+        torch.set_num_threads(1)  # the parent's OpenMP thread pool does not survive fork()
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        fn(*args, **kwargs)  # warm-up: one-off buffers (BLAS workspaces) join the baseline
+        gc.collect()
+        # Memory freed earlier (here or in the parent) stays resident in malloc's free lists, and
+        # reusing it would not raise the RSS: give it back to the OS (glibc), and serve blocks
+        # >= 128 KiB with fresh pages from now on (M_MMAP_THRESHOLD = -3).
+        with contextlib.suppress(AttributeError):
+            libc.mallopt(-3, 128 * 1024)
+            libc.malloc_trim(0)
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")  # reset VmHWM, the peak resident set size, to the current VmRSS
+        base = _proc_status_kib("VmRSS")
+        result = fn(*args, **kwargs)  # held until the peak is read, as an output would be
+        conn.send(("ok", (_proc_status_kib("VmHWM") - base) * 1024))
+        del result
+    except BaseException as err:  # report anything to the parent, which raises it
+        conn.send(("error", f"{type(err).__name__}: {err}"))
+    finally:
+        conn.close()
+
+
+def peak_memory(
+    fn: Callable,
+    *args,
+    device: torch.device | str | None = None,
+    timeout: float = 600.0,
+    **kwargs,
+) -> int:
+    """Return the peak memory in bytes that one call of ``fn(*args, **kwargs)`` adds.
+
+    The output is included (it is held until the peak is read); the inputs, which exist
+    before the call, are not. What is measured depends on the device:
+
+    - **CUDA**: ``torch.cuda.max_memory_allocated`` minus ``memory_allocated`` before the call,
+      after ``reset_peak_memory_stats``: the tensors' bytes, exactly.
+    - **CPU** (Linux): the call runs in a forked child process, single-threaded, after one
+      warm-up call there; the result is the rise of its peak resident set size (``VmHWM``,
+      reset through ``/proc/self/clear_refs``) over its resident size before the call. That is
+      real memory, allocator overhead included, to within a few hundred KiB (the kernel
+      counts resident pages in per-CPU batches). ``fn`` may be a lambda: nothing is pickled.
+
+    Args:
+        fn: the callable to measure.
+        *args: its positional arguments.
+        device: ``cuda`` or ``cpu``; by default that of the first tensor argument, else the CPU.
+        timeout: seconds to wait for the child process on a CPU.
+        **kwargs: its keyword arguments.
+
+    Returns:
+        The peak extra memory in bytes.
+
+    Raises:
+        ValueError: for other devices, or on a CPU without ``/proc`` and ``fork`` (not Linux).
+        RuntimeError: if ``fn`` raised in the child or it did not answer within ``timeout``.
+
+    Shapes:
+        (any)
+
+    Introduced in chapter 09 (the cost of attention).
+    """
+    device = _device_of(device, args)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        result = fn(*args, **kwargs)
+        torch.cuda.synchronize(device)
+        peak = torch.cuda.max_memory_allocated(device) - base
+        del result
+        return peak
+    if device.type != "cpu":
+        raise ValueError(f"peak_memory measures cuda and cpu devices, got device={device}")
+    if (
+        not os.path.exists("/proc/self/clear_refs")
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
+        raise ValueError("peak_memory on the CPU needs Linux (/proc/self/clear_refs and fork)")
+    ctx = multiprocessing.get_context("fork")
+    receiver, sender = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_rss_child, args=(sender, fn, args, kwargs), daemon=True)
+    with warnings.catch_warnings():  # Python >= 3.12 warns that fork() and threads may deadlock
+        warnings.simplefilter("ignore", DeprecationWarning)
+        child.start()
+    sender.close()
+    try:
+        if not receiver.poll(timeout):
+            raise RuntimeError(f"peak_memory: no answer from the child within timeout={timeout}s")
+        status, value = receiver.recv()
+    except EOFError:
+        status, value = "error", f"the child process died (exit code {child.exitcode})"
+    finally:
+        if child.is_alive():
+            child.join(5)
+        if child.is_alive():
+            child.kill()
+        receiver.close()
+    if status != "ok":
+        raise RuntimeError(f"peak_memory: the call failed in the child process: {value}")
+    return value
+
+
+def fit_power_law(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
+    """Fit ``y = c * x^p`` by least squares on ``log y = log c + p log x``; return ``(p, c)``.
+
+    Time and memory of materialised attention grow like ``T^2`` at large T, so the fitted
+    exponent ``p`` is close to 2 there (lower at small T, where the O(T) parts still weigh).
+
+    Args:
+        x: positive sizes, at least two distinct.
+        y: positive measurements, one per size.
+
+    Returns:
+        ``(exponent, prefactor)``.
+
+    Shapes:
+        x ``(n,)``, y ``(n,)`` -> two floats.
+
+    Introduced in chapter 09 (the cost of attention).
+    """
+    x, y = [float(a) for a in x], [float(b) for b in y]
+    if len(x) != len(y) or len(x) < 2:
+        raise ValueError(f"need two sequences of equal length >= 2, got {len(x)} and {len(y)}")
+    bad = [v for v in x + y if not (v > 0 and math.isfinite(v))]
+    if bad:
+        raise ValueError(f"all values must be positive and finite for a log-log fit, got {bad[0]}")
+    lx, ly = [math.log(v) for v in x], [math.log(v) for v in y]
+    mx, my = statistics.fmean(lx), statistics.fmean(ly)
+    var = sum((a - mx) ** 2 for a in lx)
+    if var == 0:
+        raise ValueError(f"x must hold at least two distinct values, got {x}")
+    slope = sum((a - mx) * (b - my) for a, b in zip(lx, ly, strict=True)) / var
+    return slope, math.exp(my - slope * mx)

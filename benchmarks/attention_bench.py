@@ -1,0 +1,259 @@
+"""Benchmark attention implementations over sequence lengths, on the CPU or a CUDA GPU.
+
+Compares materialised attention (the T x S matrix in memory), the course's
+``attention.scaled_dot_product_attention``, the tiled ``attention.flash_attention`` and PyTorch's
+fused ``F.scaled_dot_product_attention`` (and, on CUDA, each of its backends). For each method
+and length it reports the median time, the achieved TFLOP/s, the time relative to torch SDPA,
+the peak extra memory, and the error against torch SDPA; then the exponent p of a fitted
+power law time ~ T^p and memory ~ T^p. Self-attention: S = T. Chapters 09 and 11 cite it.
+
+    python benchmarks/attention_bench.py                      # CPU: float32, T = 256 .. 8192
+    python benchmarks/attention_bench.py --device cuda        # GPU: bfloat16, T = 512 .. 32768
+    python benchmarks/attention_bench.py --quick --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import platform
+import sys
+
+import torch
+import torch.nn.functional as F
+
+import attention
+from attention.profiling import fit_power_law, peak_memory, time_call
+
+DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+CUDA_BACKENDS = ("math", "flash", "efficient", "cudnn")  # torch.nn.attention.SDPBackend names
+MATERIALISED = {"naive": 2, "attention.sdpa": 3}  # T x T matrices alive at once, at most
+
+
+def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(Dk)) v with the whole (B, H, T, S) matrix in memory."""
+    scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # (B, H, T, Dk) @ (B, H, Dk, S)
+    return torch.softmax(scores, dim=-1) @ v  # (B, H, T, S) @ (B, H, S, Dv) -> (B, H, T, Dv)
+
+
+def sdpa_backend(name: str):
+    """torch SDPA restricted to one backend; calling it raises RuntimeError where it cannot run."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    enum = {
+        "math": "MATH",
+        "flash": "FLASH_ATTENTION",
+        "efficient": "EFFICIENT_ATTENTION",
+        "cudnn": "CUDNN_ATTENTION",
+    }[name]
+    backend = getattr(SDPBackend, enum, None)
+
+    def run(q, k, v):
+        if backend is None:
+            raise RuntimeError(f"this torch has no SDPA backend SDPBackend.{enum}")
+        with sdpa_kernel(backend):
+            return F.scaled_dot_product_attention(q, k, v)
+
+    return run
+
+
+def methods(device: torch.device, block_size: tuple[int, int] | None) -> dict:
+    """The methods to compare, by name: each is called as fn(q, k, v)."""
+    tiles = {} if block_size is None else {"block_size": tuple(block_size)}
+    found = {
+        "naive": naive_attention,
+        "attention.sdpa": lambda q, k, v: attention.scaled_dot_product_attention(q, k, v),
+        "flash_attention": lambda q, k, v: attention.flash_attention(q, k, v, **tiles),
+        "torch.sdpa": F.scaled_dot_product_attention,
+    }
+    if device.type == "cuda":
+        found.update({f"torch.sdpa[{b}]": sdpa_backend(b) for b in CUDA_BACKENDS})
+    return found
+
+
+def memory_budget(device: torch.device) -> int:
+    """Bytes that materialised methods may use: half the free device or host memory."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0] // 2
+    with contextlib.suppress(ValueError, OSError, KeyError):
+        return os_available_bytes() // 2
+    return 4 * 2**30
+
+
+def os_available_bytes() -> int:
+    with open("/proc/meminfo") as meminfo:
+        fields = dict(line.split(":", 1) for line in meminfo)
+    return int(fields["MemAvailable"].split()[0]) * 1024
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", default=None, help="cpu or cuda (default: attention.get_device())")
+    p.add_argument("--lengths", type=int, nargs="+", help="sequence lengths T (= S)")
+    p.add_argument("--dtype", choices=DTYPES, help="default: bfloat16 on CUDA, float32 elsewhere")
+    p.add_argument("--batch", type=int, default=1, help="batch size B")
+    p.add_argument("--heads", type=int, default=8, help="heads H")
+    p.add_argument("--head-dim", type=int, default=64, help="head width Dh")
+    p.add_argument("--repeats", type=int, default=5, help="timed calls; the median is kept")
+    p.add_argument(
+        "--block-size",
+        type=int,
+        nargs=2,
+        metavar=("BQ", "BK"),
+        help="flash_attention's tiles (default: its own on CPU, 1024 1024 on CUDA)",
+    )
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
+    p.add_argument("--json", metavar="OUT", help="also write the results to this JSON file")
+    p.add_argument("--quick", action="store_true", help="short lengths and 3 repeats (smoke test)")
+    args = p.parse_args(argv)
+    device = torch.device(args.device) if args.device else attention.get_device()
+    if device.type == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda but CUDA is not available")
+    args.device = device
+    args.dtype = DTYPES[args.dtype or ("bfloat16" if device.type == "cuda" else "float32")]
+    if args.lengths is None:
+        top = 32768 if device.type == "cuda" else 8192
+        lo = 512 if device.type == "cuda" else 256
+        args.lengths = (
+            [128, 256, 512] if args.quick else [2**e for e in range(9, 16) if lo <= 2**e <= top]
+        )
+    if args.quick:
+        args.repeats = min(args.repeats, 3)
+    if args.block_size is None and device.type == "cuda":
+        args.block_size = [1024, 1024]  # fewer, larger tiles: a GPU is bound by kernel launches
+    if args.block_size is not None and min(args.block_size) < 1:
+        p.error(f"--block-size must be >= 1, got {args.block_size}")
+    for name in ("batch", "heads", "head_dim", "repeats"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if min(args.lengths) < 1:
+        p.error(f"--lengths must be >= 1, got {args.lengths}")
+    return args
+
+
+def run(args: argparse.Namespace) -> dict:
+    device, dtype = args.device, args.dtype
+    B, H, Dh = args.batch, args.heads, args.head_dim  # batch, heads, head width
+    item = torch.finfo(dtype).bits // 8
+    rows, budget = [], memory_budget(device)
+    for T in sorted(args.lengths):
+        gen = torch.Generator(device=device).manual_seed(T)
+        q, k, v = (
+            torch.randn(B, H, T, Dh, generator=gen, device=device, dtype=dtype) for _ in range(3)
+        )
+        flops = 4 * B * H * T * T * Dh  # q k^T and weights @ v, 2 FLOPs per multiply-add
+        matrix = B * H * T * T * item  # bytes of one (B, H, T, T) matrix
+        ref = F.scaled_dot_product_attention(q, k, v).float()
+        for name, fn in methods(device, args.block_size).items():
+            row = {
+                "method": name,
+                "T": T,
+                "time_s": None,
+                "tflops": None,
+                "ratio_to_sdpa": None,
+                "peak_bytes": None,
+                "max_abs_err": None,
+                "skipped": None,
+            }
+            rows.append(row)
+            need = MATERIALISED.get(name, 0) * matrix
+            if need > budget:
+                row["skipped"] = f"needs ~{need / 2**30:.1f} GiB for T x T matrices"
+                continue
+            try:
+                out = fn(q, k, v)
+            except RuntimeError as err:  # an SDPA backend that does not support this input
+                row["skipped"] = str(err).strip().splitlines()[0][:120]
+                continue
+            out = out[0] if isinstance(out, tuple) else out
+            err = (out.float() - ref).abs().max().item()
+            row["max_abs_err"] = err if math.isfinite(err) else None  # JSON has no NaN
+            del out
+            row["time_s"] = time_call(fn, q, k, v, repeats=args.repeats)
+            row["tflops"] = flops / row["time_s"] / 1e12
+            if not args.no_memory and device.type in ("cpu", "cuda"):
+                row["peak_bytes"] = peak_memory(fn, q, k, v)
+        sdpa = next(r["time_s"] for r in rows if r["T"] == T and r["method"] == "torch.sdpa")
+        for r in rows:
+            if r["T"] == T and r["time_s"] is not None:
+                r["ratio_to_sdpa"] = r["time_s"] / sdpa
+    return {
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "dtype": str(dtype).removeprefix("torch."),
+        "batch": B,
+        "heads": H,
+        "head_dim": Dh,
+        "repeats": args.repeats,
+        "block_size": args.block_size,
+        "results": rows,
+        "fits": fits(rows),
+    }
+
+
+def fits(rows: list[dict]) -> dict:
+    """The power-law exponents of time and memory vs T, per method (None if < 2 lengths)."""
+    out = {}
+    for name in dict.fromkeys(r["method"] for r in rows):
+        exps = {}
+        for key in ("time_s", "peak_bytes"):
+            pts = [(r["T"], r[key]) for r in rows if r["method"] == name and (r[key] or 0) > 0]
+            ok = len({t for t, _ in pts}) >= 2
+            exps[key] = round(fit_power_law(*zip(*pts, strict=True))[0], 3) if ok else None
+        out[name] = {"time_exponent": exps["time_s"], "memory_exponent": exps["peak_bytes"]}
+    return out
+
+
+def fmt(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def print_report(res: dict) -> None:
+    print(
+        f"device {res['device']} ({res['device_name']}), torch {res['torch']}, "
+        f"{res['threads']} threads, {res['dtype']}, B={res['batch']} H={res['heads']} "
+        f"Dh={res['head_dim']}, median of {res['repeats']}"
+    )
+    head = f"{'method':<24}{'T':>7}{'time ms':>11}{'TFLOP/s':>9}{'x SDPA':>8}{'peak MiB':>10}"
+    print(head + f"{'max err':>10}")
+    for r in res["results"]:
+        line = f"{r['method']:<24}{r['T']:>7}"
+        if r["skipped"]:
+            print(f"{line}  skipped: {r['skipped']}")
+            continue
+        mib = None if r["peak_bytes"] is None else r["peak_bytes"] / 2**20
+        print(
+            f"{line}{r['time_s'] * 1e3:>11.2f}{r['tflops']:>9.3f}{r['ratio_to_sdpa']:>8.2f}"
+            f"{fmt(mib, '.1f'):>10}{fmt(r['max_abs_err'], '.1e'):>10}"
+        )
+    print(
+        f"\nfitted exponents p (time ~ T^p, memory ~ T^p)\n{'method':<24}{'time':>7}{'memory':>8}"
+    )
+    for name, f in res["fits"].items():
+        print(f"{name:<24}{fmt(f['time_exponent'], '.2f'):>7}{fmt(f['memory_exponent'], '.2f'):>8}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    res = run(args)
+    print_report(res)
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(res, out, indent=1, allow_nan=False)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
