@@ -122,7 +122,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         top = 32768 if device.type == "cuda" else 8192
         lo = 512 if device.type == "cuda" else 256
         args.lengths = (
-            [128, 256, 512] if args.quick else [2**e for e in range(9, 16) if lo <= 2**e <= top]
+            [128, 256, 512] if args.quick else [2**e for e in range(8, 16) if lo <= 2**e <= top]
         )
     if args.quick:
         args.repeats = min(args.repeats, 3)
