@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,3 +73,19 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     if not a.is_floating_point() or a.shape != b.shape:
         return False
     return torch.allclose(a.to(b.dtype), b, atol=_ATOL, rtol=_RTOL)
+
+
+def _as_int(name: str, case: str, out: object, *, expected: str, not_whole: str) -> int:
+    """The learner's answer as an int, or a failure saying why it is not one.
+
+    ``expected`` names what the int counts ("a number of FLOPs"); ``not_whole`` is the message
+    for a non-integral answer, formatted with ``value``.
+    """
+    __tracebackhide__ = True
+    if isinstance(out, torch.Tensor) and out.numel() == 1:
+        out = out.item()
+    if isinstance(out, bool) or not isinstance(out, numbers.Real):
+        raise _fail(name, case, f"expected an int ({expected}), got {type(out).__name__}")
+    if not float(out).is_integer():
+        raise _fail(name, case, not_whole.format(value=float(out)))
+    return int(out)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 
 import torch
 
 from ..profiling import attention_flops_formula
-from ._common import _call, _fail, _generator
+from ._common import _as_int, _call, _fail, _generator
 
 # The usual mistakes, as functions of (T, D), the more specific first.
 _MISTAKES: list[tuple[str, Callable[[int, int], int]]] = [
@@ -53,18 +52,6 @@ def _randint(gen: torch.Generator, low: int, high: int) -> int:
     return int(torch.randint(low, high, (1,), generator=gen))
 
 
-def _as_int(name: str, case: str, out: object) -> int:
-    """The learner's answer as an int, or a failure saying why it is not a FLOP count."""
-    __tracebackhide__ = True
-    if isinstance(out, torch.Tensor) and out.numel() == 1:
-        out = out.item()
-    if isinstance(out, bool) or not isinstance(out, numbers.Real):
-        raise _fail(name, case, f"expected an int (a number of FLOPs), got {type(out).__name__}")
-    if not float(out).is_integer():
-        raise _fail(name, case, f"got {float(out):.6g}: a FLOP count is a whole number")
-    return int(out)
-
-
 def check_attention_flops(fn: Callable) -> None:
     """Check a learner's FLOP count of one multi-head self-attention layer on fresh cases.
 
@@ -93,7 +80,13 @@ def check_attention_flops(fn: Callable) -> None:
     answers, wrong = {}, []
     for T, D in cases:
         case = f"T={T}, D={D}"
-        answers[T, D] = _as_int(name, case, _call(name, case, fn, T, D))
+        answers[T, D] = _as_int(
+            name,
+            case,
+            _call(name, case, fn, T, D),
+            expected="a number of FLOPs",
+            not_whole="got {value:.6g}: a FLOP count is a whole number",
+        )
         expected = attention_flops_formula(T, D)
         if answers[T, D] != expected:
             wrong.append((case, answers[T, D], expected))

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 
 import torch
 
 from ..long_range import max_path_length
-from ._common import _call, _fail, _generator
+from ._common import _as_int, _call, _fail, _generator
 
 _KINDS = ("attention", "recurrent", "convolution", "dilated")
 _FORMULAS = {
@@ -138,22 +137,10 @@ _MISTAKES: dict[str, list[tuple[str, Callable[[int, int], float]]]] = {
     ],
 }
 
-
-def _as_int(name: str, case: str, out: object) -> int:
-    """The learner's answer as an int, or a failure saying why it is not a number of layers."""
-    __tracebackhide__ = True
-    if isinstance(out, torch.Tensor) and out.numel() == 1:
-        out = out.item()
-    if isinstance(out, bool) or not isinstance(out, numbers.Real):
-        raise _fail(name, case, f"expected an int (a number of layers), got {type(out).__name__}")
-    if not float(out).is_integer():
-        raise _fail(
-            name,
-            case,
-            f"got {float(out):.4g}: a path length is a whole number of layers; round up, since "
-            "a partly used layer is still a layer",
-        )
-    return int(out)
+_NOT_WHOLE_LAYERS = (
+    "got {value:.4g}: a path length is a whole number of layers; round up, since a partly used "
+    "layer is still a layer"
+)
 
 
 def check_max_path_length(fn: Callable) -> None:
@@ -186,7 +173,13 @@ def check_max_path_length(fn: Callable) -> None:
         answers, wrong = {}, []  # (n, k) -> the learner's answer; the cases it gets wrong
         for n, k in cases:
             case = f"layer={layer!r}, n={n}, k={k}"
-            answers[n, k] = _as_int(name, case, _call(name, case, fn, layer, n, k))
+            answers[n, k] = _as_int(
+                name,
+                case,
+                _call(name, case, fn, layer, n, k),
+                expected="a number of layers",
+                not_whole=_NOT_WHOLE_LAYERS,
+            )
             expected = max_path_length(layer, n, k)
             if answers[n, k] != expected:
                 wrong.append((case, answers[n, k], expected))
