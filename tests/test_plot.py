@@ -114,7 +114,7 @@ def test_plot_attention_rejects_non_real_weights(dtype):
 # ----------------------------------------------------------------------------- show_heatmaps
 
 
-def test_show_heatmaps_grid_has_rows_times_cols_maps():
+def test_show_heatmaps_grid_has_rows_times_cols_maps_at_most_two_side_by_side():
     fig = show_heatmaps(
         torch.rand(2, 3, 4, 5, requires_grad=True),
         x_labels=list("abcde"),
@@ -124,15 +124,45 @@ def test_show_heatmaps_grid_has_rows_times_cols_maps():
         title="Heads",
     )
     assert isinstance(fig, Figure)
-    maps = map_axes(fig)
+    maps = [a for a in map_axes(fig) if a.get_visible()]
     assert len(maps) == 6
     assert len(colorbars(fig)) == 1, "one shared colour bar"
     assert fig.get_suptitle() == "Heads"
-    assert [a.get_title() for a in maps[:3]] == ["head 1", "head 2", "head 3"]
-    assert maps[0].get_ylabel() == "layer 1\nquery" and maps[3].get_ylabel() == "layer 2\nquery"
-    assert all(a.get_xlabel() == "key" for a in maps[3:])
-    assert tick_texts(maps[3].get_xticklabels()) == list("abcde")
+    grid = maps[0].get_subplotspec().get_gridspec()
+    assert (grid.nrows, grid.ncols) == (4, 2), "3 heads per layer wrap onto two lines of two"
+    assert [a.get_title() for a in maps] == [
+        f"layer {r}, head {h}" for r in (1, 2) for h in (1, 2, 3)
+    ]
+    left = [a for a in maps if a.get_subplotspec().colspan.start == 0]
+    assert all(a.get_ylabel() == "query" for a in left)
+    assert tick_texts(left[0].get_yticklabels()) == list("wxyz")
+    bottom = [a for a in maps if a.get_xlabel() == "key"]
+    assert len(bottom) == 2, "the lowest visible map of each column carries the key labels"
+    assert all(tick_texts(a.get_xticklabels()) == list("abcde") for a in bottom)
     assert all(m.images[0].get_array().shape == (4, 5) for m in maps)
+
+
+def test_show_heatmaps_one_row_of_four_heads_becomes_two_by_two():
+    fig = show_heatmaps(torch.rand(4, 3, 3), col_titles=[f"head {h}" for h in range(1, 5)])
+    maps = map_axes(fig)
+    grid = maps[0].get_subplotspec().get_gridspec()
+    assert (grid.nrows, grid.ncols) == (2, 2)
+    assert [a.get_title() for a in maps] == ["head 1", "head 2", "head 3", "head 4"]
+
+
+def test_show_heatmaps_thins_labels_that_would_not_fit():
+    tokens = [f"t{i}" for i in range(48)]
+    fig = show_heatmaps(torch.rand(48, 48), tokens, tokens)
+    (ax,) = map_axes(fig)
+    shown = tick_texts(ax.get_yticklabels())
+    assert 4 <= len(shown) < 48 and shown[0] == "t0"
+    step = int(shown[1][1:])
+    assert shown == tokens[::step], "every k-th label, starting from the first"
+
+
+def test_show_heatmaps_rejects_more_than_two_maps_side_by_side():
+    with pytest.raises(ValueError, match=r"max_cols must be 1 or 2, got 3"):
+        show_heatmaps(torch.rand(3, 2, 2), max_cols=3)
 
 
 def test_show_heatmaps_maps_are_the_weights_on_a_shared_scale():

@@ -40,7 +40,8 @@ def test_plot_head_split_right_split_gives_every_head_all_tokens_and_its_own_fea
             feature_indices(ax), np.tile(np.arange(4 * h, 4 * h + 4), (6, 1))
         )
         np.testing.assert_array_equal(ax.images[0].get_array(), np.full((6, 4), h))  # one colour
-        assert ax.get_title() == "head " + str(h + 1) + ": (T, Dh) = (6, 4)"
+        assert ax.get_title() == f"head {h + 1}"  # the (T, Dh) shape is in the row's heading
+    assert "(T, Dh) = (6, 4)" in fig.subfigs[1]._suptitle.get_text()
 
 
 def test_plot_head_split_wrong_split_gives_each_head_a_slice_of_the_tokens():

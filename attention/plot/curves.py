@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import matplotlib.pyplot as plt
 import torch
 from matplotlib.axes import Axes
 
 from ._common import _to_numpy
+from .style import subplots, wrap
 
 
 def plot_curves(
@@ -23,6 +23,7 @@ def plot_curves(
     logy: bool = False,
     markers: bool = True,
     dashed: Sequence[str] = (),
+    legend: str | None = "best",
 ) -> Axes:
     """Plot one or more named curves against a shared x axis, with a legend.
 
@@ -34,6 +35,9 @@ def plot_curves(
         logx, logy: logarithmic axes.
         markers: draw a marker on each point.
         dashed: labels of curves to draw as dashed lines without markers (e.g. a theory line).
+        legend: where the legend goes: a matplotlib ``loc`` inside the axes (``"best"``,
+            ``"upper left"``, ...), ``"below"`` (under the axes, for many or long labels) or
+            None (no legend).
 
     Returns:
         The Axes drawn on.
@@ -52,7 +56,7 @@ def plot_curves(
     if unknown:
         raise ValueError(f"dashed names curves that do not exist: {sorted(unknown)}")
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
+        _, ax = subplots()
     for label, y in curves.items():
         ys = _to_numpy(torch.as_tensor(y), label)
         if ys.shape != xs.shape:
@@ -68,7 +72,44 @@ def plot_curves(
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(wrap(title, _axes_width(ax)))
     ax.grid(True, alpha=0.3)
-    ax.legend()
+    place_legend(ax, legend)
     return ax
+
+
+def _axes_width(ax: Axes) -> float:
+    """The width in inches of one column of the grid the Axes sits in (for wrapping its title)."""
+    spec = ax.get_subplotspec()
+    columns = spec.get_gridspec().ncols if spec is not None else 1
+    return ax.figure.get_figwidth() / columns
+
+
+def place_legend(ax: Axes, where: str | None = "best") -> None:
+    """Draw the Axes' legend inside it (a matplotlib ``loc``), ``"below"`` it, or not at all.
+
+    Below, the entries go in two columns under the x label; the constrained layout makes room.
+    """
+    for old in list(ax.figure.legends):  # placing again replaces the figure-level legend
+        old.remove()
+    if where is None:
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.remove()
+        return
+    if where == "below":
+        handles, labels = ax.get_legend_handles_labels()
+        columns = min(2, len(labels))
+        if len(ax.figure.axes) == 1:  # the figure's own legend: the layout makes room for it
+            ax.figure.legend(handles, labels, loc="outside lower center", ncols=columns)
+        else:  # under this Axes' tick labels and x label (about 3.6 font sizes tall)
+            ax.legend(
+                handles,
+                labels,
+                loc="upper center",
+                bbox_to_anchor=(0.5, 0.0),
+                borderaxespad=3.6,
+                ncols=columns,
+            )
+        return
+    ax.legend(loc=where)

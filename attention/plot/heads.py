@@ -10,6 +10,8 @@ from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
+from .style import FONT_PT, LABEL_PT, MAX_WIDTH, TITLE_PT, WIDTH, wrap
+
 
 def plot_head_split(
     num_tokens: int,
@@ -59,7 +61,8 @@ def plot_head_split(
     token = torch.arange(T)[:, None].repeat(1, 1, D)  # (B, T, D): each cell's token index
     splits = [
         (
-            "right: q.view(B, T, H, Dh).transpose(1, 2): every head gets every token",
+            f"right: q.view(B, T, H, Dh).transpose(1, 2): every head gets every token, "
+            f"(T, Dh) = ({T}, {Dh})",
             lambda t: t.view(1, T, H, Dh).transpose(1, 2),  # (B, T, D) -> (B, H, T, Dh)
         )
     ]
@@ -72,7 +75,8 @@ def plot_head_split(
         )
     palette = plt.get_cmap("Pastel1" if H <= 9 else "tab20")
     cmap = ListedColormap([palette(h % palette.N) for h in range(H)])
-    size = (0.42 * D + 0.45 * H + 1.8, (0.28 * T + 1.0) * (1 + len(splits)))
+    width = min(max(WIDTH, 0.25 * D + 0.45 * H + 0.5), MAX_WIDTH)  # a cell holds 2 digits
+    size = (width, (0.27 * T + 1.05) * (1 + len(splits)))
     fig = plt.figure(figsize=size, layout="constrained")
     rows = fig.subfigures(1 + len(splits), 1)
 
@@ -81,24 +85,25 @@ def plot_head_split(
         ax.imshow(f // Dh, cmap=cmap, vmin=-0.5, vmax=H - 0.5, aspect="auto")
         for i in range(f.shape[0]):
             for j in range(f.shape[1]):
-                ax.text(j, i, str(f[i, j]), ha="center", va="center", fontsize=7)
+                ax.text(j, i, str(f[i, j]), ha="center", va="center", fontsize=FONT_PT)
         ax.set_xticks([])
         ax.set_yticks(range(f.shape[0]), [labels[t] for t in toks[:, 0].tolist()])
-        ax.tick_params(length=0, labelsize=8)
+        ax.tick_params(length=0, labelsize=FONT_PT, pad=2)
 
     top = rows[0].subplots()
     draw(top, feature[0], token[0])
     for h in range(1, H):
         top.axvline(h * Dh - 0.5, color="white", linewidth=3)
-    top.set_xlabel("feature index (colour: the head that owns it)", fontsize=9)
-    rows[0].suptitle(f"q = q_proj(x): (T, D) = ({T}, {D})", fontsize=10)
+    top.set_xlabel("feature index (colour: the head that owns it)", fontsize=LABEL_PT)
+    rows[0].suptitle(f"q = q_proj(x): (T, D) = ({T}, {D})", fontsize=LABEL_PT)
     for row, (heading, split) in zip(rows[1:], splits, strict=True):
         axes = row.subplots(1, H, squeeze=False)[0]
         feats, toks = split(feature), split(token)  # (B, H, T, Dh) each
         for h, ax in enumerate(axes):
             draw(ax, feats[0, h], toks[0, h])
-            ax.set_title(f"head {h + 1}: (T, Dh) = ({T}, {Dh})", fontsize=9)
-        row.suptitle(heading, fontsize=10)
+            ax.set_title(f"head {h + 1}" if H > 2 else f"head {h + 1}: (T, Dh) = ({T}, {Dh})")
+            ax.title.set_fontsize(FONT_PT)
+        row.suptitle(wrap(heading, width, LABEL_PT), fontsize=LABEL_PT)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(wrap(title, width, TITLE_PT), fontsize=TITLE_PT)
     return fig

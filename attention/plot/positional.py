@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import matplotlib.pyplot as plt
 import torch
 from matplotlib.axes import Axes
 
 from ._common import _to_numpy
+from .curves import _axes_width, place_legend
+from .style import subplots, wrap
 
 
 def plot_positional_encoding(
@@ -48,13 +49,13 @@ def plot_positional_encoding(
     if table.ndim != 2:
         raise ValueError(f"pe must be one (max_len, D) table, got shape {shape}")
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4))
+        _, ax = subplots()
     limit = max(float(abs(table).max()), 1e-12)
     image = ax.imshow(table, cmap=cmap, vmin=-limit, vmax=limit, aspect="auto")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
-        ax.set_title(title)
+        ax.set_title(wrap(title, _axes_width(ax)))
     if colorbar:
         ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="value")
     return ax
@@ -69,6 +70,7 @@ def plot_similarity_vs_distance(
     title: str = "Similarity of two positions' encodings vs their distance",
     xlabel: str = "distance k (positions)",
     ylabel: str | None = None,
+    legend: str | None = "best",
 ) -> Axes:
     """Plot ``PE[anchor] · PE[anchor + k]`` (or its cosine) against the distance ``k``.
 
@@ -78,6 +80,7 @@ def plot_similarity_vs_distance(
         cosine: divide by both norms, so tables of different widths share one scale.
         ax: the Axes to draw on; a new figure is made when None.
         title, xlabel: labels; ylabel defaults to a description of the measure.
+        legend: where the legend goes (see ``plot_curves``): a ``loc``, ``"below"`` or None.
 
     Returns:
         The Axes drawn on.
@@ -93,7 +96,7 @@ def plot_similarity_vs_distance(
     if not encodings:
         raise ValueError("encodings is empty: pass a (max_len, D) table or a mapping of them")
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4))
+        _, ax = subplots()
     for label, pe in encodings.items():
         table = torch.as_tensor(_to_numpy(pe, label), dtype=torch.float64)
         if table.ndim != 2 or not 0 <= anchor < table.shape[0]:
@@ -109,7 +112,7 @@ def plot_similarity_vs_distance(
     measure = "cosine similarity" if cosine else "dot product"
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel or f"{measure} of PE[{anchor}] and PE[{anchor} + k]")
-    ax.set_title(title)
+    ax.set_title(wrap(title, _axes_width(ax)))
     ax.grid(True, alpha=0.3)
-    ax.legend()
+    place_legend(ax, legend)
     return ax
