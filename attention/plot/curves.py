@@ -8,7 +8,7 @@ import torch
 from matplotlib.axes import Axes
 
 from ._common import _to_numpy
-from .style import subplots, wrap
+from .style import FONT_PT, subplots, wrap
 
 
 def plot_curves(
@@ -67,7 +67,7 @@ def plot_curves(
             ax.plot(xs, ys, marker="o" if markers else None, label=label)
     if logx:
         ax.set_xscale("log", base=2)
-        ax.set_xticks(xs, [f"{value:g}" for value in xs])  # the measured x values, not 2^k
+        _label_measured_x(ax, xs)
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
@@ -76,6 +76,26 @@ def plot_curves(
     ax.grid(True, alpha=0.3)
     place_legend(ax, legend)
     return ax
+
+
+def _label_measured_x(ax: Axes, xs) -> None:
+    """Tick every measured x value on a log axis; label every k-th one if the labels would touch.
+
+    The room between two ticks is estimated from the smallest log-spacing of the values and the
+    Axes' width (about 80% of its grid column); a label is about 0.6 em per character.
+    """
+    import math
+
+    labels = [f"{value:g}" for value in xs]  # the measured x values, not 2^k
+    logs = [math.log2(value) for value in xs if value > 0]
+    span = (max(logs) - min(logs)) if len(logs) > 1 else 1.0
+    gaps = [b - a for a, b in zip(logs, logs[1:], strict=False) if b > a]
+    room = 0.8 * _axes_width(ax) * 72 * (min(gaps, default=span) / (span or 1.0))  # points
+    widest = max(len(label) for label in labels) * 0.6 * FONT_PT
+    step = max(1, math.ceil(widest / max(room, 1e-9) * 1.15))
+    shown = [label if i % step == 0 else "" for i, label in enumerate(labels)]
+    ax.set_xticks(xs, shown)
+    ax.minorticks_off()
 
 
 def _axes_width(ax: Axes) -> float:

@@ -201,7 +201,8 @@ def show_heatmaps(
                 names[i] for names, i in ((row_titles, r), (col_titles, c)) if names is not None
             ]
             if names and (rows > 1 or lines > 1 or r == 0):
-                ax.set_title(", ".join(names), fontsize=FONT_PT + 0.5)
+                ax.set_title(wrap(", ".join(names), map_width + 0.3, FONT_PT + 0.5))
+                ax.title.set_fontsize(FONT_PT + 0.5)
         for c in range(cols, lines * grid_cols):  # empty slots of the last line of this row
             axes[r * lines + c // grid_cols, c % grid_cols].set_visible(False)
     for column in axes.T:  # the lowest map of each column carries the key labels
