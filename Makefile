@@ -11,9 +11,12 @@ PORT   ?= 8000
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+LEARNER := _build/learner
+# Your own copy of the learner edition: `make lab` fills it once and never overwrites a file in it.
+WORK   ?= my-notebooks
 
 .DEFAULT_GOAL := help
-.PHONY: help install book test lint notebooks lab serve student clean
+.PHONY: help install book test lint notebooks learner student lab serve clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -54,15 +57,23 @@ notebooks: $(STAMP)  ## re-execute every notebook in place and store its outputs
 	    --ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=300 "$$nb" || exit 1; \
 	done
 
-lab: $(STAMP)  ## start JupyterLab at the repository root
-	$(BIN)/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root,)
+learner: $(STAMP)  ## the learner edition (plain Jupyter/Colab, no solutions): _build/learner/ and a zip
+	$(BIN)/python scripts/learner_edition.py --out $(LEARNER)
+
+student: learner  ## the former name of `make learner`
+
+lab: learner  ## JupyterLab on your copy of the learner edition in my-notebooks/ (kept across runs)
+	@mkdir -p $(WORK)
+	@for nb in $(LEARNER)/notebooks/*.ipynb; do \
+	  test -e "$(WORK)/$${nb##*/}" || { cp "$$nb" "$(WORK)/" && echo "copied $(WORK)/$${nb##*/}"; }; \
+	done
+	@echo "Your notebooks: $(CURDIR)/$(WORK)/ (never overwritten; delete one to get a fresh copy)."
+	$(BIN)/jupyter lab --notebook-dir=. --LabApp.default_url=/lab/tree/$(WORK) \
+	  $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 serve:  ## serve the built website on http://127.0.0.1:$(PORT)
 	@test -f _build/html/index.html || { echo "error: no website yet; run 'make book' first"; exit 1; }
 	$(PYTHON) -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
-
-student: $(STAMP)  ## write a student edition of the notebooks, without solutions, to _build/student
-	$(BIN)/python scripts/student_edition.py notebooks _build/student
 
 clean:  ## remove the build, caches and .venv
 	rm -rf _build $(VENV) .pytest_cache .hypothesis .ruff_cache *.egg-info
