@@ -528,9 +528,22 @@ class Converter:
         edits: list[tuple[int, int, str]] = []
         solution_from: int | None = 0 if state.in_solution else None
         for token in tokens:
-            if token.level != 0 or token.map is None:
+            if token.map is None:
                 continue
             start, end = offset(token.map[0]), offset(token.map[1])
+            if token.level != 0:  # inside a list or a block quote
+                if is_directive(token) or token.type == "myst_target":
+                    raise LearnerEditionError(
+                        f"{token.info.strip() or token.content}: a directive or label inside a "
+                        "list or block quote cannot be converted; put it at the top level"
+                    )
+                if token.type in ("math_block", "amsmath") and not state.in_solution:
+                    found = text.find(token.content, start)
+                    if found >= 0 and self._expand(token.content) != token.content:
+                        edits.append(
+                            (found, found + len(token.content), self._expand(token.content))
+                        )
+                continue
             if is_directive(token):
                 name, args, options, body = parse_directive(token)
                 if name == "solution-end":

@@ -326,6 +326,7 @@ def test_math_macros_are_expanded_and_code_is_left_alone(convert):
         ("{doc}`no/such/page`", "unknown page"),
         ("{cite}`no_such_key`", "unknown key"),
         (":::{note}\n$$\nx\n$$\n:::", "display math"),
+        ("- item\n\n  :::{note}\n  x\n  :::", "inside a list"),
     ],
 )
 def test_what_cannot_be_converted_stops_the_build(convert, source, problem):
