@@ -121,7 +121,10 @@ def place_legend(ax: Axes, where: str | None = "best") -> None:
         handles, labels = ax.get_legend_handles_labels()
         columns = min(2, len(labels))
         if len(ax.figure.axes) == 1:  # the figure's own legend: the layout makes room for it
-            ax.figure.legend(handles, labels, loc="outside lower center", ncols=columns)
+            fig = ax.figure
+            rows = -(-len(labels) // columns)
+            fig.set_figheight(fig.get_figheight() + 0.25 * rows + 0.1)  # the plot keeps its size
+            fig.legend(handles, labels, loc="outside lower center", ncols=columns, frameon=False)
         else:  # under this Axes' tick labels and x label (about 3.6 font sizes tall)
             ax.legend(
                 handles,
