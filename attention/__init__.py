@@ -1,10 +1,12 @@
 """The helper package of "Self-Attention, Answered": one tested implementation of each idea.
 
 Notebooks derive each idea inline, prove it equal to the version here (and to PyTorch's own),
-then use the version here. Boolean masks mean True = may attend, everywhere.
+then use the version here. Boolean masks mean True = may attend, everywhere. The figures
+(``attention.plot``, which needs matplotlib) load on first use, so importing the package is fast.
 """
 
-from . import checks
+import importlib
+
 from .core import masked_softmax, scaled_dot_product_attention
 from .data import (
     BOS_ID,
@@ -44,14 +46,6 @@ from .masks import (
 )
 from .models import DecoderOnlyLM, Transformer
 from .multihead import MultiHeadAttention
-from .plot import (
-    plot_attention,
-    plot_curves,
-    plot_head_split,
-    plot_positional_encoding,
-    plot_similarity_vs_distance,
-    show_heatmaps,
-)
 from .positional import (
     LearnedPositionalEmbedding,
     RelativePositionBias,
@@ -68,7 +62,30 @@ from .profiling import (
     time_call,
 )
 from .training import exact_match_accuracy, train
-from .utils import get_device, set_seed
+from .utils import expect_error, get_device, set_seed
+
+# attention.plot imports matplotlib.pyplot (about a second) and attention.checks builds its
+# cases with most of the package: both load on first use (PEP 562), so `import attention` is fast.
+_PLOT_NAMES = (
+    "plot_attention",
+    "plot_curves",
+    "plot_head_split",
+    "plot_positional_encoding",
+    "plot_similarity_vs_distance",
+    "show_heatmaps",
+)
+
+
+def __getattr__(name: str):
+    if name in ("checks", "plot"):
+        value = importlib.import_module(f"{__name__}.{name}")
+    elif name in _PLOT_NAMES:
+        value = getattr(importlib.import_module(f"{__name__}.plot"), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # found directly from now on
+    return value
+
 
 __version__ = "0.1.0"
 
@@ -103,6 +120,7 @@ __all__ = [
     "combine_softmax_states",
     "count_flops",
     "exact_match_accuracy",
+    "expect_error",
     "fit_power_law",
     "flash_attention",
     "from_additive_mask",

@@ -7,64 +7,10 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ._validate import check_bool_mask, check_mask_shape
+from ._validate import check_sdpa_inputs as _check_inputs
+
 __all__ = ["masked_softmax", "scaled_dot_product_attention"]
-
-
-def _check_inputs(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
-) -> None:
-    """Raise ValueError naming the shapes when q, k, v and mask cannot be attended together."""
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(t, torch.Tensor):
-            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if t.dim() < 2:
-            raise ValueError(
-                f"{name} must have at least 2 dims (..., length, width), got shape {tuple(t.shape)}"
-            )
-        if not t.is_floating_point():
-            raise ValueError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
-    if not (q.dtype == k.dtype == v.dtype):
-        raise ValueError(f"q, k and v must share one dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
-    if not (q.device == k.device == v.device):
-        raise ValueError(
-            f"q, k and v must be on one device, got {q.device}, {k.device}, {v.device}"
-        )
-    if q.shape[-1] != k.shape[-1]:
-        raise ValueError(
-            f"q and k must have the same last dim Dk: q {tuple(q.shape)} vs k {tuple(k.shape)}"
-        )
-    if k.shape[-2] != v.shape[-2]:
-        raise ValueError(
-            f"k and v must have the same length S (dim -2): "
-            f"k {tuple(k.shape)} vs v {tuple(v.shape)}"
-        )
-    try:
-        batch = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
-    except RuntimeError:
-        raise ValueError(
-            f"the leading (batch) dims of q {tuple(q.shape)}, k {tuple(k.shape)} and "
-            f"v {tuple(v.shape)} do not broadcast"
-        ) from None
-    if mask is None:
-        return
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
-        raise ValueError(
-            f"mask must be a bool tensor (True = may attend), got {got}; "
-            "convert a 0/1 mask with mask.bool() and an additive mask with mask == 0"
-        )
-    scores_shape = (*batch, q.shape[-2], k.shape[-2])
-    try:
-        ok = torch.broadcast_shapes(mask.shape, scores_shape) == torch.Size(scores_shape)
-    except RuntimeError:
-        ok = False
-    if not ok:
-        raise ValueError(
-            f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' shape "
-            f"{scores_shape} (..., T, S)"
-        )
-    if mask.device != q.device:
-        raise ValueError(f"mask is on {mask.device} but q is on {q.device}")
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -86,17 +32,16 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None) -> to
 
     Introduced in chapter 02 (exercise ex-02-masked-softmax).
     """
+    if mask is not None:
+        check_bool_mask("mask", mask, "True = keep")
+        check_mask_shape(mask, tuple(scores.shape), f"scores {tuple(scores.shape)}")
+    return _masked_softmax(scores, mask)
+
+
+def _masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """``masked_softmax`` without the checks, for callers that validated their inputs."""
     if mask is None:
         return torch.softmax(scores, dim=-1)
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
-        raise ValueError(f"mask must be a bool tensor (True = keep), got {got}")
-    try:
-        torch.broadcast_to(mask, scores.shape)
-    except RuntimeError:
-        raise ValueError(
-            f"mask of shape {tuple(mask.shape)} does not broadcast to scores {tuple(scores.shape)}"
-        ) from None
     scores = scores.masked_fill(~mask, float("-inf"))
     # A row with no kept entry would be softmax([-inf, ...]) = NaN. Give it finite scores here
     # and zero weights below, so neither the weights nor their gradient is NaN.
@@ -141,15 +86,25 @@ def scaled_dot_product_attention(
     Introduced in chapter 02 (scaled dot-product self-attention).
     """
     _check_inputs(q, k, v, mask)
-    if scale is None:
-        scale = 1.0 / math.sqrt(q.shape[-1])
-    elif not math.isfinite(scale):
+    if scale is not None and not math.isfinite(scale):
         raise ValueError(f"scale must be a finite number, got {scale}")
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
+    return _sdpa(q, k, v, mask, scale, dropout_p)
 
+
+def _sdpa(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None,
+    scale: float | None = None,
+    dropout_p: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``scaled_dot_product_attention`` without the checks, for callers that validated."""
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     scores = q @ k.transpose(-2, -1) * scale  # (..., T, Dk) @ (..., Dk, S) -> (..., T, S)
-    weights = masked_softmax(scores, mask)  # (..., T, S), each row sums to 1 (or is all 0)
+    weights = _masked_softmax(scores, mask)  # (..., T, S), each row sums to 1 (or is all 0)
     if dropout_p > 0.0:
         weights = F.dropout(weights, p=dropout_p, training=True)
     out = weights @ v  # (..., T, S) @ (..., S, Dv) -> (..., T, Dv)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ._validate import check_int
+
 __all__ = [
     "BOS_ID",
     "EOS_ID",
@@ -75,13 +77,11 @@ class Seq2SeqData:
 
 def _check_sizes(**sizes: int) -> None:
     for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_int(name, value)
 
 
 def _generator(seed: int) -> torch.Generator:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_int("seed", seed, minimum=0)
     return torch.Generator().manual_seed(seed)
 
 
@@ -141,16 +141,7 @@ def make_sorting_data(
 ) -> Seq2SeqData:
     """Generate sequences of random symbols whose target is the sequence sorted ascending.
 
-    Args:
-        num_examples, min_len, max_len, num_symbols, seed: as for ``make_reversal_data``.
-
-    Returns:
-        A ``Seq2SeqData``; source and target share one vocabulary.
-
-    Shapes:
-        -> src ``(N, max_len)``, tgt_in and tgt_out ``(N, max_len + 1)``.
-
-    Introduced in chapter 06 (training a tiny Transformer).
+    Arguments, result and shapes are those of ``make_reversal_data``. Chapter 06.
     """
     src, lengths, vocab = _random_symbols(num_examples, min_len, max_len, num_symbols, seed)
     big = 3 + num_symbols  # larger than every symbol, so the pads sort to the end

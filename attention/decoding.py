@@ -5,21 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._validate import check_int, check_token_ids
 from .kv_cache import KVCache
 from .models import DecoderOnlyLM, Transformer
 
 __all__ = ["greedy_decode", "greedy_decode_seq2seq", "kv_cache_bytes"]
-
-
-def _check_positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
-def _check_ids(name: str, ids: object) -> None:
-    if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.dtype != torch.long:
-        got = f"{ids.dtype} {tuple(ids.shape)}" if isinstance(ids, torch.Tensor) else type(ids)
-        raise ValueError(f"{name} must be a torch.long tensor (B, T), got {got}")
 
 
 class _EvalMode:
@@ -79,8 +69,8 @@ def greedy_decode(
     """
     if not isinstance(model, DecoderOnlyLM):
         raise ValueError(f"model must be a DecoderOnlyLM, got {type(model).__name__}")
-    _check_ids("prompt", prompt)
-    _check_positive_int("max_new_tokens", max_new_tokens)
+    check_token_ids("prompt", prompt, model.embed.tokens.num_embeddings, long_only=True)
+    check_int("max_new_tokens", max_new_tokens)
     if prompt.shape[1] + max_new_tokens > model.max_len:
         raise ValueError(
             f"prompt length {prompt.shape[1]} + max_new_tokens={max_new_tokens} exceeds the "
@@ -90,12 +80,13 @@ def greedy_decode(
     tokens, done = prompt, torch.zeros(prompt.shape[0], dtype=torch.bool, device=prompt.device)
     cache = KVCache.empty(len(model.decoder.layers)) if use_cache else None
     with _EvalMode(model):
-        logits = model(prompt, cache=cache)  # (B, T0, V); fills the cache with the prompt
+        # The prompt was checked above; the steps feed argmax ids, valid by construction.
+        logits = model._logits(prompt, cache)  # (B, T0, V); fills the cache with the prompt
         for i in range(max_new_tokens):
             tokens, new = _step(tokens, logits, done, eos_id, pad_id)  # (B, T + 1)
             if (eos_id is not None and done.all()) or i == max_new_tokens - 1:
                 break
-            logits = model(new, cache=cache) if use_cache else model(tokens)  # (B, ., V)
+            logits = model._logits(new, cache) if use_cache else model._logits(tokens, None)
     return tokens
 
 
@@ -136,10 +127,13 @@ def greedy_decode_seq2seq(
     """
     if not isinstance(model, Transformer):
         raise ValueError(f"model must be a Transformer, got {type(model).__name__}")
-    _check_ids("src", src)
-    _check_positive_int("max_len", max_len)
+    check_token_ids("src", src, model.src_embed.tokens.num_embeddings, long_only=True)
+    check_int("max_len", max_len)
     if max_len > model.max_len:
         raise ValueError(f"max_len={max_len} exceeds the model's max_len={model.max_len}")
+    V = model.tgt_embed.tokens.num_embeddings  # target vocabulary
+    if isinstance(bos_id, bool) or not isinstance(bos_id, int) or not 0 <= bos_id < V:
+        raise ValueError(f"bos_id must be a target token id in [0, {V}), got {bos_id!r}")
     pad_id = model.pad_id if pad_id is None else pad_id
     if pad_id is None:
         raise ValueError("pad_id is None and the model has no pad_id: pass pad_id=")
@@ -148,10 +142,10 @@ def greedy_decode_seq2seq(
     done = torch.zeros(B, dtype=torch.bool, device=src.device)
     cache = KVCache.empty(len(model.decoder.layers)) if use_cache else None
     with _EvalMode(model):
-        memory = model.encode(src)  # (B, S) -> (B, S, D), once
+        memory = model._encode(src)  # (B, S) -> (B, S, D), once
         new = tokens
         for _ in range(max_len):
-            logits = model.decode(new if use_cache else tokens, memory, src, cache)  # (B, ., V)
+            logits = model._decode(new if use_cache else tokens, memory, src, cache)  # (B, ., V)
             tokens, new = _step(tokens, logits, done, eos_id, pad_id)  # (B, T + 1)
             if done.all():
                 break
@@ -183,15 +177,12 @@ def kv_cache_bytes(
     Returns:
         The size in bytes.
 
-    Shapes:
-        (none)
-
     Introduced in chapter 08 (decoding with a KV cache).
     """
     sizes = (num_layers, num_kv_heads, head_dim, seq_len, batch_size)
     names = ("num_layers", "num_kv_heads", "head_dim", "seq_len", "batch_size")
     for name, value in zip(names, sizes, strict=True):
-        _check_positive_int(name, value)
+        check_int(name, value)
     if not isinstance(dtype, torch.dtype):
         raise ValueError(f"dtype must be a torch.dtype, got {dtype!r}")
     bytes_per_value = torch.empty((), dtype=dtype).element_size()

@@ -13,15 +13,12 @@ from collections.abc import Sequence
 
 import torch
 
+from ._validate import check_int
+
 __all__ = ["LAYER_TYPES", "make_recall_data", "max_path_length", "receptive_field"]
 
 # The layer types of Table 1 of [V], by the names max_path_length accepts.
 LAYER_TYPES = ("attention", "recurrent", "convolution", "dilated", "restricted")
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
 def receptive_field(kernel_size: int, dilations: Sequence[int]) -> int:
@@ -43,9 +40,9 @@ def receptive_field(kernel_size: int, dilations: Sequence[int]) -> int:
 
     Introduced in chapter 10 (long-range dependencies).
     """
-    _check_int("kernel_size", kernel_size, 1)
+    check_int("kernel_size", kernel_size, 1)
     for d in dilations:
-        _check_int("each dilation", d, 1)
+        check_int("each dilation", d, 1)
     return 1 + sum((kernel_size - 1) * d for d in dilations)
 
 
@@ -82,14 +79,14 @@ def max_path_length(layer: str, n: int, k: int | None = None) -> int:
     """
     if layer not in LAYER_TYPES:
         raise ValueError(f"layer must be one of {LAYER_TYPES}, got {layer!r}")
-    _check_int("n", n, 2)
+    check_int("n", n, 2)
     if layer == "attention":
         return 1
     if layer == "recurrent":
         return n
     if k is None:
         raise ValueError(f"layer={layer!r} needs the kernel width (or window) k")
-    _check_int("k", k, 2)
+    check_int("k", k, 2)
     if layer == "dilated":
         layers, seen = 0, 1
         while seen < n:  # one more layer multiplies the receptive field by k
@@ -131,12 +128,11 @@ def make_recall_data(
     Introduced in chapter 10 (long-range dependencies).
     """
     for name, value in (("num_examples", num_examples), ("distance", distance)):
-        _check_int(name, value, 1)
-    _check_int("num_symbols", num_symbols, 2)
-    _check_int("seed", seed, 0)
-    _check_int("seq_len", seq_len, distance + 1)
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise ValueError(f"ignore_index must be an int, got {ignore_index!r}")
+        check_int(name, value, 1)
+    check_int("num_symbols", num_symbols, 2)
+    check_int("seed", seed, 0)
+    check_int("seq_len", seq_len, distance + 1)
+    check_int("ignore_index", ignore_index, minimum=None)
     if 0 <= ignore_index < num_symbols:
         raise ValueError(f"ignore_index={ignore_index} is a token id (0 .. {num_symbols - 1})")
     gen = torch.Generator().manual_seed(seed)

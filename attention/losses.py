@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ._validate import check_int
+
 __all__ = ["masked_cross_entropy"]
 
 
@@ -25,8 +27,7 @@ def _check_inputs(
             f"expected targets of shape {tuple(logits.shape[:-1])} (one id per position). If "
             "the model saw tokens[:, :-1], the targets are tokens[:, 1:] (shifted by one)"
         )
-    if isinstance(pad_id, bool) or not isinstance(pad_id, int):
-        raise ValueError(f"pad_id must be an int, got {pad_id!r}")
+    check_int("pad_id", pad_id, minimum=None)
     if isinstance(label_smoothing, bool) or not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
     keep = targets != pad_id

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import torch
 
+from ._validate import check_bool_mask, check_int
+
 __all__ = [
     "causal_mask",
     "combine_masks",
@@ -18,24 +20,39 @@ __all__ = [
 ]
 
 
-def causal_mask(T: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """Build the causal mask that lets position i attend to positions 0..i only.
+def causal_mask(
+    T: int, S: int | None = None, *, device: torch.device | str | None = None
+) -> torch.Tensor:
+    """Build the causal mask that lets each query attend to its own and earlier positions only.
+
+    With ``S = T`` (the default) position ``i`` may attend to ``0..i``: True on and below the
+    diagonal. With ``S > T`` keys, the ``T`` queries are the **last** ``T`` positions, as when
+    new tokens meet a KV cache: query ``i`` sits at position ``S - T + i`` and may attend to
+    keys ``0..S - T + i``. The triangle is aligned to the bottom right of the ``(T, S)``
+    matrix, as in FlashAttention >= 2.1 and ``torch.nn.attention.bias.causal_lower_right``.
+    Beware: ``F.scaled_dot_product_attention(..., is_causal=True)`` aligns it to the **top
+    left** (query ``i`` attends to keys ``0..i``), which for one new query keeps key 0 alone.
 
     Args:
-        T: sequence length (queries and keys).
+        T: number of queries.
+        S: number of keys, ``>= T``; defaults to ``T``.
         device: where to create the mask; defaults to the CPU.
 
     Returns:
-        A bool tensor, True on and below the diagonal (True = may attend).
+        A bool tensor, True = may attend.
 
     Shapes:
-        -> ``(T, T)``; broadcasts against scores ``(..., T, T)``.
+        -> ``(T, S)``; broadcasts against scores ``(..., T, S)``.
 
-    Introduced in chapter 02; chapter 03 proves that it hides the future.
+    Introduced in chapter 02; chapter 03 proves that it hides the future, chapter 08 uses
+    ``S > T`` with the KV cache.
     """
-    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
-        raise ValueError(f"T must be a positive int, got {T!r}")
-    return torch.ones(T, T, dtype=torch.bool, device=device).tril()
+    check_int("T", T)
+    S = T if S is None else S
+    check_int("S", S)
+    if S < T:
+        raise ValueError(f"S={S} keys is fewer than T={T} queries; the queries are the last T keys")
+    return torch.ones(T, S, dtype=torch.bool, device=device).tril(S - T)  # (T, S)
 
 
 def padding_mask(lengths: torch.Tensor | Sequence[int], max_len: int | None = None) -> torch.Tensor:
@@ -67,20 +84,11 @@ def padding_mask(lengths: torch.Tensor | Sequence[int], max_len: int | None = No
     longest = int(lengths.max())
     if max_len is None:
         max_len = longest
-    if isinstance(max_len, bool) or not isinstance(max_len, int):
-        raise ValueError(f"max_len must be an int, got {max_len!r}")
+    check_int("max_len", max_len, minimum=None)
     if max_len < longest:
         raise ValueError(f"max_len={max_len!r} is shorter than the longest length {longest}")
     positions = torch.arange(max_len, device=lengths.device)  # (max_len,)
     return positions[None, :] < lengths[:, None]  # (1, max_len) < (B, 1) -> (B, max_len)
-
-
-def _require_bool(name: str, mask: object) -> torch.Tensor:
-    """Return ``mask`` if it is a bool tensor; otherwise raise a ValueError naming its type."""
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
-        raise ValueError(f"{name} must be a bool tensor, got {got}")
-    return mask
 
 
 def invert_mask(mask: torch.Tensor) -> torch.Tensor:
@@ -102,7 +110,7 @@ def invert_mask(mask: torch.Tensor) -> torch.Tensor:
 
     Introduced in chapter 03 (the mask-convention atlas).
     """
-    return ~_require_bool("mask", mask)
+    return ~check_bool_mask("mask", mask)
 
 
 def to_additive_mask(
@@ -132,7 +140,7 @@ def to_additive_mask(
 
     Introduced in chapter 03 (the mask-convention atlas).
     """
-    _require_bool("mask", mask)
+    check_bool_mask("mask", mask)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise ValueError(f"dtype must be a floating dtype, got {dtype}")
     if not fill < 0:
@@ -219,7 +227,7 @@ def to_hf_attention_mask(mask: torch.Tensor) -> torch.Tensor:
 
     Introduced in chapter 03 (the mask-convention atlas).
     """
-    if _require_bool("mask", mask).dim() != 2:
+    if check_bool_mask("mask", mask).dim() != 2:
         raise ValueError(f"mask must have shape (B, S), got {tuple(mask.shape)}")
     return mask.long()
 
@@ -248,9 +256,9 @@ def combine_masks(
 
     Introduced in chapter 03 (padding and causal masks together).
     """
-    masks = tuple(_require_bool(f"mask {i}", m) for i, m in enumerate(masks))
+    masks = tuple(check_bool_mask(f"mask {i}", m) for i, m in enumerate(masks))
     if key_padding is not None:
-        if _require_bool("key_padding", key_padding).dim() != 2:
+        if check_bool_mask("key_padding", key_padding).dim() != 2:
             raise ValueError(f"key_padding must have shape (B, S), got {tuple(key_padding.shape)}")
         if head_dim:
             key_padding = key_padding[:, None, None, :]  # (B, S) -> (B, 1, 1, S)

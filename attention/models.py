@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from ._validate import check_int, check_token_ids
 from .decoder import Decoder
 from .encoder import Encoder
 from .kv_cache import KVCache
@@ -21,9 +22,8 @@ class _Embedding(nn.Module):
 
     def __init__(self, vocab_size: int, d_model: int, max_len: int, dropout: float, **factory):
         super().__init__()
-        for name, value in (("vocab_size", vocab_size), ("max_len", max_len)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_int("vocab_size", vocab_size)
+        check_int("max_len", max_len)
         self.tokens = nn.Embedding(vocab_size, d_model, **factory)
         # std D^-1/2, so that embedding * sqrt(D) has unit scale, like the positions it meets
         # (PyTorch's default N(0, 1) would drown them by a factor sqrt(D)), as in fairseq.
@@ -33,18 +33,24 @@ class _Embedding(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.scale = math.sqrt(d_model)
 
+    def output_layer(self, tie: bool) -> nn.Linear:
+        """The final layer to next-token logits; ``tie`` shares this embedding ([V] §3.4)."""
+        w = self.tokens.weight  # (V, D)
+        head = nn.Linear(w.shape[1], w.shape[0], bias=False, device=w.device, dtype=w.dtype)
+        if tie:
+            head.weight = w
+        return head
+
+    def check(self, ids: torch.Tensor) -> None:
+        """Validate ids at a model's public entry: dtype, shape and range (one device sync)."""
+        check_token_ids("token ids", ids, self.tokens.num_embeddings)
+
     def forward(self, ids: torch.Tensor, start: int = 0) -> torch.Tensor:
-        if ids.dim() != 2 or ids.dtype not in (torch.int32, torch.int64):
-            raise ValueError(
-                f"token ids must be an int tensor (B, T), got {ids.dtype} {tuple(ids.shape)}"
-            )
-        T, V = ids.shape[1], self.tokens.num_embeddings  # tokens, vocabulary
-        if start + T > self.pe.shape[0]:
+        T = ids.shape[1]  # tokens
+        if start + T > self.pe.shape[0]:  # no device sync: checked at every step
             raise ValueError(
                 f"positions {start}..{start + T - 1} exceed max_len={self.pe.shape[0]}"
             )
-        if ids.numel() and (ids.min() < 0 or ids.max() >= V):
-            raise ValueError(f"token ids must be in [0, {V}), got [{ids.min()}, {ids.max()}]")
         x = self.tokens(ids) * self.scale  # (B, T) -> (B, T, D)
         return self.dropout(x + self.pe[start : start + T])  # (B, T, D) + (T, D)
 
@@ -66,12 +72,12 @@ class Transformer(nn.Module):
         num_decoder_layers: decoder layers.
         d_ff: feed-forward width; defaults to ``4 * d_model``.
         dropout: dropout everywhere (embeddings, attention, sublayers).
-        max_len: longest source or target sequence (keyword only).
-        pad_id: source padding id, masked in the encoder and cross-attention (keyword only).
-        norm_first: pre-LN instead of the paper's post-LN (keyword only).
+        max_len: longest source or target sequence.
+        pad_id: source padding id, masked in the encoder and cross-attention.
+        norm_first: pre-LN instead of the paper's post-LN.
         tie_embeddings: share the target embedding with the output layer, [V] §3.4.
-        device: where to create the parameters (keyword only).
-        dtype: dtype of the parameters (keyword only).
+        device: where to create the parameters.
+        dtype: dtype of the parameters.
 
     Shapes:
         src ``(B, S)``, tgt ``(B, T)`` -> logits ``(B, T, V_tgt)``.
@@ -106,9 +112,7 @@ class Transformer(nn.Module):
         options = dict(norm_first=norm_first, **factory)
         self.encoder = Encoder(num_encoder_layers, d_model, num_heads, d_ff, dropout, **options)
         self.decoder = Decoder(num_decoder_layers, d_model, num_heads, d_ff, dropout, **options)
-        self.lm_head = nn.Linear(d_model, tgt_vocab_size, bias=False, **factory)
-        if tie_embeddings:
-            self.lm_head.weight = self.tgt_embed.tokens.weight
+        self.lm_head = self.tgt_embed.output_layer(tie_embeddings)
 
     def source_mask(self, src: torch.Tensor) -> torch.Tensor | None:
         """Return the key mask of the source, True = real token (``(B, S) -> (B, 1, 1, S)``)."""
@@ -116,7 +120,11 @@ class Transformer(nn.Module):
 
     def encode(self, src: torch.Tensor) -> torch.Tensor:
         """Encode source ids into one vector per token: ``(B, S) -> (B, S, D)``. Chapter 06."""
-        return self.encoder(self.src_embed(src), self.source_mask(src))
+        self.src_embed.check(src)
+        return self._encode(src)
+
+    def _encode(self, src: torch.Tensor) -> torch.Tensor:
+        return self.encoder._forward(self.src_embed(src), self.source_mask(src), False)[0]
 
     def decode(
         self,
@@ -141,15 +149,28 @@ class Transformer(nn.Module):
 
         Introduced in chapter 06 (the encoder–decoder Transformer).
         """
+        self.src_embed.check(src)
+        self.tgt_embed.check(tgt)
+        self.decoder._check_cache(cache)
+        return self._decode(tgt, memory, src, cache)
+
+    def _decode(
+        self, tgt: torch.Tensor, memory: torch.Tensor, src: torch.Tensor, cache: KVCache | None
+    ) -> torch.Tensor:
         start = 0 if cache is None else cache.seq_len
         x = self.tgt_embed(tgt, start)  # (B, T) -> (B, T, D)
-        self_mask = None if cache is not None else causal_mask(tgt.shape[1], tgt.device)
-        x = self.decoder(x, memory, self_mask, self.source_mask(src), cache)  # (B, T, D)
+        T = tgt.shape[1]  # target tokens
+        self_mask = None if cache is not None else causal_mask(T, device=tgt.device)  # (T, T)
+        x, _, _ = self.decoder._forward(
+            x, memory, self_mask, self.source_mask(src), cache, False
+        )  # (B, T, D)
         return self.lm_head(x)  # (B, T, D) -> (B, T, V_tgt)
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits: src ``(B, S)``, tgt ``(B, T)`` -> ``(B, T, V)``. Chapter 06."""
-        return self.decode(tgt, self.encode(src), src)
+        self.src_embed.check(src)
+        self.tgt_embed.check(tgt)
+        return self._decode(tgt, self._encode(src), src, None)
 
     def attention_maps(self, src: torch.Tensor, tgt: torch.Tensor) -> dict[str, torch.Tensor]:
         """Return every attention weight of a teacher-forced pass, stacked over layers.
@@ -167,11 +188,13 @@ class Transformer(nn.Module):
 
         Introduced in chapter 06 (the encoder–decoder Transformer).
         """
+        self.src_embed.check(src)
+        self.tgt_embed.check(tgt)
         src_mask = self.source_mask(src)
-        memory, enc_w = self.encoder.forward_with_weights(self.src_embed(src), src_mask)
-        self_mask = causal_mask(tgt.shape[1], tgt.device)
+        memory, enc_w = self.encoder._forward(self.src_embed(src), src_mask, True)
+        self_mask = causal_mask(tgt.shape[1], device=tgt.device)  # (T, T)
         x = self.tgt_embed(tgt)  # (B, T) -> (B, T, D)
-        _, self_w, cross_w = self.decoder.forward_with_weights(x, memory, self_mask, src_mask)
+        _, self_w, cross_w = self.decoder._forward(x, memory, self_mask, src_mask, None, True)
         return {"encoder": enc_w, "decoder_self": self_w, "cross": cross_w}
 
 
@@ -185,12 +208,12 @@ class DecoderOnlyLM(nn.Module):
         num_layers: decoder layers.
         d_ff: feed-forward width; defaults to ``4 * d_model``.
         dropout: dropout everywhere (embeddings, attention, sublayers).
-        max_len: longest sequence (keyword only).
-        num_kv_heads: key/value heads (GQA; 1 = MQA); None = ``num_heads`` (keyword only).
-        norm_first: pre-LN (GPT-2 and later) instead of post-LN (keyword only).
-        tie_embeddings: share the token embedding with the output layer (keyword only).
-        device: where to create the parameters (keyword only).
-        dtype: dtype of the parameters (keyword only).
+        max_len: longest sequence.
+        num_kv_heads: key/value heads (GQA; 1 = MQA); None = ``num_heads``.
+        norm_first: pre-LN (GPT-2 and later) instead of post-LN.
+        tie_embeddings: share the token embedding with the output layer.
+        device: where to create the parameters.
+        dtype: dtype of the parameters.
 
     Shapes:
         ids ``(B, T)`` -> logits ``(B, T, V)``.
@@ -223,9 +246,7 @@ class DecoderOnlyLM(nn.Module):
             num_layers, d_model, num_heads, d_ff, dropout, cross_attention=False,
             num_kv_heads=num_kv_heads, norm_first=norm_first, **factory,
         )  # fmt: skip
-        self.lm_head = nn.Linear(d_model, vocab_size, bias=False, **factory)
-        if tie_embeddings:
-            self.lm_head.weight = self.embed.tokens.weight
+        self.lm_head = self.embed.output_layer(tie_embeddings)
 
     def forward(self, ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """Predict the next token at every position.
@@ -242,8 +263,14 @@ class DecoderOnlyLM(nn.Module):
 
         Introduced in chapter 08 (decoding with a KV cache).
         """
+        self.embed.check(ids)
+        self.decoder._check_cache(cache)
+        return self._logits(ids, cache)
+
+    def _logits(self, ids: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
         start = 0 if cache is None else cache.seq_len
         x = self.embed(ids, start)  # (B, T) -> (B, T, D)
-        mask = None if cache is not None else causal_mask(ids.shape[1], ids.device)
-        x = self.decoder(x, self_mask=mask, cache=cache)  # (B, T, D)
+        T = ids.shape[1]  # tokens
+        mask = None if cache is not None else causal_mask(T, device=ids.device)  # (T, T)
+        x, _, _ = self.decoder._forward(x, None, mask, None, cache, False)  # (B, T, D)
         return self.lm_head(x)  # (B, T, D) -> (B, T, V)

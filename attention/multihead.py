@@ -1,4 +1,9 @@
-"""Multi-head attention: h heads that split the feature dimension, never the sequence."""
+"""Multi-head attention: h heads that split the feature dimension, never the sequence.
+
+One path serves every variant: multi-head attention (``num_kv_heads == num_heads``),
+grouped-query and multi-query attention (fewer key/value heads, chapter 08), with or without a
+KV cache. ``GroupedQueryAttention`` (in ``gqa.py``) only changes the constructor.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,47 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import scaled_dot_product_attention
+from ._validate import check_attention_inputs, check_int, check_probability
+from .core import _sdpa
+from .kv_cache import LayerCache
+from .masks import causal_mask
 
 __all__ = ["MultiHeadAttention"]
 
 
-def _check_positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    B, T, _ = x.shape  # batch, tokens, heads * head width
+    return x.view(B, T, heads, -1).transpose(1, 2)  # (B, T, H*Dh) -> (B, H, T, Dh)
+
+
+def _attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None,
+    dropout_p: float,
+    need_weights: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Attend per head, explicitly (weights returned) or with PyTorch's fused kernel.
+
+    ``k`` and ``v`` may have fewer heads than ``q`` (``Hkv`` dividing ``H``): query head ``h``
+    reads key/value head ``h // G``. Shapes: q ``(B, H, T, Dh)``, k/v ``(B, Hkv, S, Dh)`` ->
+    out ``(B, H, T, Dh)``, weights ``(B, H, T, S)`` or None.
+    """
+    G = q.shape[1] // k.shape[1]  # query heads per key/value head
+    if G > 1:
+        k = k.repeat_interleave(G, dim=1)  # (B, Hkv, S, Dh) -> (B, H, S, Dh)
+        v = v.repeat_interleave(G, dim=1)  # (B, Hkv, S, Dh) -> (B, H, S, Dh)
+    if need_weights:
+        return _sdpa(q, k, v, mask, dropout_p=dropout_p)
+    if mask is None:
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p), None
+    # Let a query with no allowed key attend to everything, then zero its output: the fused
+    # kernel then never sees a fully masked row (NaN on some backends), and the zeroed rows
+    # pass no gradient, as in the explicit path.
+    has_key = mask.any(dim=-1, keepdim=True)  # (..., T, 1)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask | ~has_key, dropout_p=dropout_p)
+    return out.masked_fill(~has_key, 0.0), None  # (B, H, T, Dh)
 
 
 class MultiHeadAttention(nn.Module):
@@ -22,15 +60,18 @@ class MultiHeadAttention(nn.Module):
     ``MultiHead(Q, K, V) = Concat(head_1, ..., head_H) W^O`` with
     ``head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V)`` (Vaswani et al. 2017, §3.2.2). Head ``i``
     owns features ``i*Dh .. (i+1)*Dh - 1`` of each projection and attends over the **whole**
-    sequence; the layer has ``4 D^2 + 4 D`` parameters whatever the number of heads.
+    sequence; the layer has ``4 D^2 + 4 D`` parameters whatever the number of heads. With
+    ``num_kv_heads < num_heads``, query heads share key/value heads in groups (chapter 08):
+    only ``k_proj`` and ``v_proj`` shrink, to ``D -> num_kv_heads * Dh``.
 
     Args:
         d_model: model width ``D``; must be divisible by ``num_heads``.
         num_heads: number of heads ``H``; each has width ``Dh = D // H``.
         dropout: probability of zeroing an attention weight, in training mode only.
         bias: whether the four projections have biases.
-        device: where to create the parameters (keyword only).
-        dtype: dtype of the parameters (keyword only).
+        num_kv_heads: key/value heads ``Hkv``, dividing ``num_heads``; None = ``num_heads``.
+        device: where to create the parameters.
+        dtype: dtype of the parameters.
 
     Shapes:
         query ``(B, T, D)``, key and value ``(B, S, D)`` -> out ``(B, T, D)``,
@@ -46,23 +87,31 @@ class MultiHeadAttention(nn.Module):
         dropout: float = 0.0,
         bias: bool = True,
         *,
+        num_kv_heads: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        _check_positive_int("d_model", d_model)
-        _check_positive_int("num_heads", num_heads)
+        check_int("d_model", d_model)
+        check_int("num_heads", num_heads)
+        num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
+        check_int("num_kv_heads", num_kv_heads)
         if d_model % num_heads != 0:
             raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if num_heads % num_kv_heads != 0:
+            raise ValueError(
+                f"num_heads={num_heads} is not divisible by num_kv_heads={num_kv_heads}: every "
+                "key/value head must serve the same number of query heads"
+            )
+        check_probability("dropout", dropout)
         self.d_model, self.num_heads, self.head_dim = d_model, num_heads, d_model // num_heads
-        self.dropout = float(dropout)
+        self.num_kv_heads, self.dropout = num_kv_heads, float(dropout)
         factory = {"device": device, "dtype": dtype, "bias": bias}
+        kv_width = num_kv_heads * self.head_dim  # D for multi-head attention
         # Three different learned projections (not one shared matrix, and not two).
         self.q_proj = nn.Linear(d_model, d_model, **factory)
-        self.k_proj = nn.Linear(d_model, d_model, **factory)
-        self.v_proj = nn.Linear(d_model, d_model, **factory)
+        self.k_proj = nn.Linear(d_model, kv_width, **factory)
+        self.v_proj = nn.Linear(d_model, kv_width, **factory)
         self.out_proj = nn.Linear(d_model, d_model, **factory)
 
     def forward(
@@ -72,6 +121,8 @@ class MultiHeadAttention(nn.Module):
         value: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
         need_weights: bool = True,
+        *,
+        cache: LayerCache | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Attend from every query token to every key token, in each head.
 
@@ -86,6 +137,13 @@ class MultiHeadAttention(nn.Module):
             need_weights: if True, compute attention explicitly and return the per-head weights;
                 if False, call PyTorch's fused ``F.scaled_dot_product_attention`` (faster, less
                 memory) and return ``None`` for the weights.
+            cache: a ``LayerCache`` for step-by-step decoding (chapter 08), updated in place.
+                Without ``key`` (self-attention) the new tokens' keys and values are appended
+                to ``cache.self_k``/``self_v`` and the queries attend causally to all cached
+                tokens, the new ones being the last (``causal_mask(T, S)``, bottom right);
+                ``mask`` must then be None. With ``key`` (cross-attention) the keys and values
+                are projected at the first call, kept in ``cache.cross_k``/``cross_v`` and
+                reused: ``key`` is then assumed not to change.
 
         Returns:
             ``(out, weights)``. Queries whose mask row is all False get a zero attention output
@@ -93,97 +151,54 @@ class MultiHeadAttention(nn.Module):
 
         Shapes:
             query ``(B, T, D)``, key/value ``(B, S, D)``, mask ``(B, H, T, S)`` (broadcastable)
-            -> out ``(B, T, D)``, weights ``(B, H, T, S)`` or ``None``.
+            -> out ``(B, T, D)``, weights ``(B, H, T, S)`` or ``None``. With a self-attention
+            cache of ``P`` tokens, ``S = P + T``.
 
-        Introduced in chapter 04 (multi-head attention).
+        Introduced in chapter 04 (multi-head attention); the cache in chapter 08.
         """
+        cross = key is not None
         key = query if key is None else key
         value = key if value is None else value
-        self._check_inputs(query, key, value, mask)
-        B, T, D = query.shape  # batch, query tokens, width
-        S = key.shape[1]  # key tokens
-        H, Dh = self.num_heads, self.head_dim  # heads, head width
-        dropout_p = self.dropout if self.training else 0.0
+        check_attention_inputs(query, key, value, mask, self.d_model, self.num_heads)
+        if cache is not None and not isinstance(cache, LayerCache):
+            raise ValueError(f"cache must be a LayerCache, got {type(cache).__name__}")
+        if cache is not None and not cross and mask is not None:
+            raise ValueError("pass mask=None with a cache: the cache applies the causal mask")
+        return self._forward(query, key, value, mask, need_weights, cache, cross)
 
-        # Split the *features* into H heads; every head still sees all T (and S) tokens.
-        q = self.q_proj(query).view(B, T, H, Dh).transpose(1, 2)  # (B, T, D) -> (B, H, T, Dh)
-        k = self.k_proj(key).view(B, S, H, Dh).transpose(1, 2)  # (B, S, D) -> (B, H, S, Dh)
-        v = self.v_proj(value).view(B, S, H, Dh).transpose(1, 2)  # (B, S, D) -> (B, H, S, Dh)
-
-        if need_weights:
-            out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p)
-        else:
-            weights = None
-            has_key = None if mask is None else mask.any(dim=-1, keepdim=True)  # (..., T, 1)
-            # Let a query with no allowed key attend to everything, then zero its output: the
-            # fused kernel then never sees a fully masked row (NaN on some backends), and the
-            # zeroed rows pass no gradient, as in the explicit path.
-            fused_mask = None if mask is None else mask | ~has_key  # (..., T, S)
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=fused_mask, dropout_p=dropout_p)
-            if has_key is not None:
-                out = out.masked_fill(~has_key, 0.0)  # (B, H, T, Dh)
-
-        # Merge the heads back: transpose first, so that each token's H pieces sit side by side.
-        out = out.transpose(1, 2).reshape(B, T, D)  # (B, H, T, Dh) -> (B, T, H, Dh) -> (B, T, D)
-        return self.out_proj(out), weights  # (B, T, D), (B, H, T, S) or None
-
-    def _check_inputs(
+    def _forward(
         self,
         query: torch.Tensor,
         key: torch.Tensor,
         value: torch.Tensor,
         mask: torch.Tensor | None,
-    ) -> None:
-        """Raise ValueError naming the shapes when the inputs do not fit this layer."""
-        D = self.d_model
-        for name, t in (("query", query), ("key", key), ("value", value)):
-            if not isinstance(t, torch.Tensor):
-                raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-            if t.dim() != 3:
-                raise ValueError(
-                    f"{name} must have 3 dims (batch, tokens, d_model), got shape "
-                    f"{tuple(t.shape)}; add a batch dim with {name}[None] for a single sequence"
-                )
-            if t.shape[-1] != D:
-                raise ValueError(
-                    f"{name} has width {t.shape[-1]} (shape {tuple(t.shape)}) but the layer was "
-                    f"built with d_model={D}"
-                )
-        if not query.shape[0] == key.shape[0] == value.shape[0]:
-            raise ValueError(
-                f"query, key and value must have the same batch size, got shapes "
-                f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}"
-            )
-        if key.shape[1] != value.shape[1]:
-            raise ValueError(
-                f"key and value must have the same number of tokens S, got shapes "
-                f"{tuple(key.shape)} and {tuple(value.shape)}"
-            )
-        if mask is None:
-            return
-        if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-            got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
-            raise ValueError(
-                f"mask must be a bool tensor (True = may attend), got {got}; see "
-                "attention.masks for conversions from other conventions"
-            )
-        B, T, S, H = query.shape[0], query.shape[1], key.shape[1], self.num_heads
-        if mask.dim() == 3 and mask.shape[0] != 1:
-            raise ValueError(
-                f"a 3-D mask of shape {tuple(mask.shape)} is ambiguous (it would broadcast its "
-                "first dim against the heads): use mask[:, None] for (B, 1, T, S)"
-            )
-        full = (B, H, T, S)
-        try:
-            ok = mask.dim() <= 4 and tuple(torch.broadcast_shapes(mask.shape, full)) == full
-        except RuntimeError:
-            ok = False
-        if not ok:
-            raise ValueError(
-                f"mask of shape {tuple(mask.shape)} does not broadcast to (B, H, T, S) = {full}"
-            )
-        if mask.device != query.device:
-            raise ValueError(f"mask is on {mask.device} but query is on {query.device}")
+        need_weights: bool,
+        cache: LayerCache | None = None,
+        cross: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``forward`` without the checks: the layers call it after validating their inputs."""
+        B, T, D = query.shape  # batch, query tokens, width
+        H, Hkv = self.num_heads, self.num_kv_heads  # query heads, key/value heads
+        # Split the *features* into H heads; every head still sees all T (and S) tokens.
+        q = _split_heads(self.q_proj(query), H)  # (B, T, D) -> (B, H, T, Dh)
+        if cache is not None and cross and cache.cross_k is not None:
+            k, v = cache.cross_k, cache.cross_v  # (B, Hkv, S, Dh), projected at the first step
+        else:
+            k = _split_heads(self.k_proj(key), Hkv)  # (B, S, Hkv*Dh) -> (B, Hkv, S, Dh)
+            v = _split_heads(self.v_proj(value), Hkv)  # (B, S, Hkv*Dh) -> (B, Hkv, S, Dh)
+        if cache is not None and cross:
+            cache.cross_k, cache.cross_v = k, v
+        elif cache is not None:  # self-attention: the new tokens join the cached ones
+            if cache.self_k is not None:
+                k = torch.cat([cache.self_k, k], dim=2)  # (B, Hkv, P, Dh) + (B, Hkv, T, Dh)
+                v = torch.cat([cache.self_v, v], dim=2)  # -> (B, Hkv, P + T, Dh)
+            cache.self_k, cache.self_v = k, v
+            mask = causal_mask(T, k.shape[2], device=query.device)  # (T, P + T), bottom right
+        dropout_p = self.dropout if self.training else 0.0
+        out, weights = _attend(q, k, v, mask, dropout_p, need_weights)  # (B, H, T, Dh)
+        # Merge the heads back: transpose first, so that each token's H pieces sit side by side.
+        out = out.transpose(1, 2).reshape(B, T, D)  # (B, H, T, Dh) -> (B, T, H, Dh) -> (B, T, D)
+        return self.out_proj(out), weights  # (B, T, D), (B, H, T, S) or None
 
     @classmethod
     def from_torch(cls, m: nn.MultiheadAttention) -> MultiHeadAttention:
@@ -220,7 +235,10 @@ class MultiHeadAttention(nn.Module):
         if problems:
             raise ValueError("cannot convert this nn.MultiheadAttention: " + "; ".join(problems))
         w = m.in_proj_weight
-        new = cls(m.embed_dim, m.num_heads, dropout=m.dropout, device=w.device, dtype=w.dtype)
+        new = cls(
+            m.embed_dim, m.num_heads, dropout=m.dropout, num_kv_heads=m.num_heads,
+            device=w.device, dtype=w.dtype,
+        )  # fmt: skip
         w_q, w_k, w_v = w.detach().chunk(3)  # (3D, D) -> 3 x (D, D)
         b_q, b_k, b_v = m.in_proj_bias.detach().chunk(3)  # (3D,) -> 3 x (D,)
         with torch.no_grad():
@@ -248,6 +266,11 @@ class MultiHeadAttention(nn.Module):
         """
         if self.q_proj.bias is None:
             raise ValueError("to_torch needs bias=True (from_torch accepts only biased modules)")
+        if self.num_kv_heads != self.num_heads:
+            raise ValueError(
+                f"to_torch needs num_kv_heads == num_heads; this module has {self.num_kv_heads} "
+                f"key/value heads for {self.num_heads} query heads"
+            )
         w = self.q_proj.weight
         factory = {"device": w.device, "dtype": w.dtype}
         m = nn.MultiheadAttention(

@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from ._validate import check_int
+
 __all__ = [
     "LearnedPositionalEmbedding",
     "RelativePositionBias",
@@ -17,16 +19,11 @@ __all__ = [
 ]
 
 
-def _check_positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
 def _check_lengths(T: int, S: int | None) -> int:
     """Validate T queries and S keys (default T); the queries are the last T of the S."""
-    _check_positive_int("T", T)
+    check_int("T", T)
     S = T if S is None else S
-    _check_positive_int("S", S)
+    check_int("S", S)
     if S < T:
         raise ValueError(f"S={S} keys is fewer than T={T} queries; the queries are the last T keys")
     return S
@@ -60,8 +57,8 @@ def sinusoidal_positional_encoding(
 
     Introduced in chapter 05 (position information).
     """
-    _check_positive_int("max_len", max_len)
-    _check_positive_int("d_model", d_model)
+    check_int("max_len", max_len)
+    check_int("d_model", d_model)
     if d_model % 2:
         raise ValueError(f"d_model={d_model} must be even: each frequency fills a (sin, cos) pair")
     pos = torch.arange(max_len, dtype=torch.float64)[:, None]  # (max_len, 1)
@@ -88,8 +85,8 @@ class LearnedPositionalEmbedding(nn.Module):
 
     def __init__(self, max_len: int, d_model: int) -> None:
         super().__init__()
-        _check_positive_int("max_len", max_len)
-        _check_positive_int("d_model", d_model)
+        check_int("max_len", max_len)
+        check_int("d_model", d_model)
         self.max_len, self.d_model = max_len, d_model
         self.embedding = nn.Embedding(max_len, d_model)  # initialised N(0, 1), then learned
 
@@ -174,7 +171,7 @@ def alibi_slopes(num_heads: int, *, dtype: torch.dtype = torch.float32) -> torch
 
     Introduced in chapter 05 (position information).
     """
-    _check_positive_int("num_heads", num_heads)
+    check_int("num_heads", num_heads)
     h = torch.arange(1, num_heads + 1, dtype=torch.float64)  # (H,): 1..H
     return (2.0 ** (-8.0 * h / num_heads)).to(dtype)
 
@@ -248,9 +245,9 @@ class RelativePositionBias(nn.Module):
         bidirectional: bool = True,
     ) -> None:
         super().__init__()
-        _check_positive_int("num_heads", num_heads)
-        _check_positive_int("num_buckets", num_buckets)
-        _check_positive_int("max_distance", max_distance)
+        check_int("num_heads", num_heads)
+        check_int("num_buckets", num_buckets)
+        check_int("max_distance", max_distance)
         n = num_buckets // 2 if bidirectional else num_buckets  # buckets per direction
         if n // 2 < 1 or max_distance <= n // 2:
             raise ValueError(

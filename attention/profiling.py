@@ -1,9 +1,10 @@
 """Measure attention's cost: FLOPs, time and peak memory on the current device, and power laws.
 
-Every number in chapters 09 and 11 comes from these helpers, so that the notebooks and
-``benchmarks/attention_bench.py`` measure the same way: FLOPs with PyTorch's own counter, time
-as the median of repeats after a warm-up (CUDA events on a GPU), memory as the peak above the
-baseline (the CUDA allocator's statistics on a GPU, the resident set size on a CPU).
+Every chapter measures with these helpers, so that the notebooks and
+``benchmarks/attention_bench.py`` measure the same way: FLOPs with PyTorch's own counter on the
+math path of attention, time with ``torch.utils.benchmark`` on one CPU thread, memory as the
+peak above the baseline (the CUDA allocator's statistics on a GPU, the resident set size on a
+CPU).
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import math
 import multiprocessing
 import os
 import statistics
-import time
 import warnings
 from collections.abc import Callable, Sequence
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+
+from ._validate import check_int
 
 __all__ = ["attention_flops_formula", "count_flops", "fit_power_law", "peak_memory", "time_call"]
 
@@ -30,25 +31,28 @@ def count_flops(fn: Callable, *args, **kwargs) -> int:
     """Run ``fn(*args, **kwargs)`` once and return the FLOPs PyTorch's flop counter saw.
 
     ``torch.utils.flop_counter.FlopCounterMode`` counts 2 FLOPs per multiply-add of the matrix
-    products (``mm``, ``bmm``, ``addmm``, convolutions, the CUDA fused attention kernels) and
-    nothing for element-wise work such as softmax or bias additions. Beware: it does not know
-    the CPU's fused ``F.scaled_dot_product_attention`` kernel (torch 2.13 counts 0 for it), so
-    count attention written with ``@``, or ``nn.MultiheadAttention`` with ``need_weights=True``.
+    products (``mm``, ``bmm``, ``addmm``, convolutions, the fused attention kernels it knows)
+    and nothing for element-wise work such as softmax or bias additions. It misses fused CPU
+    kernels: it counts 0 for the CPU flash path of ``F.scaled_dot_product_attention`` and for a
+    float32 ``nn.LSTM`` (torch 2.13). So ``fn`` runs with SDPA's math backend, which computes
+    attention as matrix products the counter sees (the full ``T x S`` scores, even when causal);
+    count recurrent layers in float64, whose CPU path is not fused.
 
     Args:
-        fn: the callable to run.
+        fn: the callable to run (once, with autograd as it is: wrap it in ``torch.no_grad()``
+            to skip building the graph).
         *args: its positional arguments.
         **kwargs: its keyword arguments.
 
     Returns:
         The total FLOP count.
 
-    Shapes:
-        (any)
-
-    Introduced in chapter 09 (the cost of attention).
+    Introduced in chapter 08 (the cost of a generated token); used again in chapters 09 and 11.
     """
-    with FlopCounterMode(display=False) as counter:
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode  # here: it imports triton if present
+
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
         fn(*args, **kwargs)
     return counter.get_total_flops()
 
@@ -67,14 +71,10 @@ def attention_flops_formula(T: int, D: int) -> int:
     Returns:
         The FLOP count, as ``count_flops`` counts them (biases and softmax not included).
 
-    Shapes:
-        (none)
-
     Introduced in chapter 09 (the cost of attention).
     """
-    for name, value in (("T", T), ("D", D)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    check_int("T", T, minimum=0)
+    check_int("D", D, minimum=0)
     return 8 * T * D * D + 4 * T * T * D
 
 
@@ -85,66 +85,42 @@ def _device_of(device: torch.device | str | None, args: Sequence) -> torch.devic
     return next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
 def time_call(
-    fn: Callable,
-    *args,
-    device: torch.device | str | None = None,
-    warmup: int = 1,
-    repeats: int = 5,
-    **kwargs,
+    fn: Callable, *args, threads: int | None = 1, min_run_time: float = 0.2, **kwargs
 ) -> float:
-    """Return the median wall time in seconds of ``fn(*args, **kwargs)`` on its device.
+    """Return the median time in seconds of one call of ``fn(*args, **kwargs)``.
 
-    On a GPU, kernels run asynchronously: each call is timed with CUDA events recorded around
-    it, after a synchronisation. On a CPU (and MPS) ``time.perf_counter`` is read around each
-    call. Warm-up calls first pay the one-off costs (allocations, kernel selection, caches).
+    The course's one timing policy, built on ``torch.utils.benchmark.Timer.blocked_autorange``:
+    calls are grouped in blocks long enough for the clock's overhead to vanish (finding the
+    block size is the warm-up), blocks run for at least ``min_run_time`` seconds, and the
+    median time per call over the blocks is returned. The timer synchronises a GPU before it
+    reads the clock, so asynchronous kernels are counted. PyTorch runs on ``threads`` CPU
+    threads during the timing and gets its own number back afterwards: one by default, since
+    on a busy machine a call split over several threads waits for whichever is descheduled.
+    Compare times as ratios at the largest sizes, with wide margins; exact claims rest on
+    ``count_flops`` and ``peak_memory``.
 
     Args:
         fn: the callable to time.
         *args: its positional arguments.
-        device: where it runs; by default the device of the first tensor argument, else the CPU.
-        warmup: untimed calls first.
-        repeats: timed calls; the median is returned.
+        threads: PyTorch's CPU threads during the timing; None keeps the current number.
+        min_run_time: the least total time of the measured blocks, in seconds.
         **kwargs: its keyword arguments.
 
     Returns:
         The median time of one call, in seconds.
 
-    Shapes:
-        (any)
-
-    Introduced in chapter 09 (the cost of attention).
+    Introduced in chapter 04 (the fused path's speed); used in chapters 08, 09 and 11.
     """
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"warmup must be a non-negative int, got {warmup!r}")
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
-    device = _device_of(device, args)
-    for _ in range(warmup):
-        fn(*args, **kwargs)
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn(*args, **kwargs)
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end) / 1e3)  # milliseconds -> seconds
-        else:
-            start_s = time.perf_counter()
-            fn(*args, **kwargs)
-            _sync(device)
-            times.append(time.perf_counter() - start_s)
-    return statistics.median(times)
+    from torch.utils.benchmark import Timer  # imported here: slow, and needed only to time
+
+    threads = torch.get_num_threads() if threads is None else threads
+    check_int("threads", threads)
+    if not min_run_time > 0:
+        raise ValueError(f"min_run_time must be > 0 seconds, got {min_run_time!r}")
+    call = {"fn": fn, "args": args, "kwargs": kwargs}
+    timer = Timer("fn(*args, **kwargs)", globals=call, num_threads=threads)
+    return timer.blocked_autorange(min_run_time=min_run_time).median
 
 
 def _proc_status_kib(field: str) -> int:
@@ -211,9 +187,6 @@ def peak_memory(
     Raises:
         ValueError: for other devices, or on a CPU without ``/proc`` and ``fork`` (not Linux).
         RuntimeError: if ``fn`` raised in the child or it did not answer within ``timeout``.
-
-    Shapes:
-        (any)
 
     Introduced in chapter 09 (the cost of attention).
     """

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
+from ._validate import check_int
 from .data import PAD_ID, Seq2SeqData
 from .losses import masked_cross_entropy
 
@@ -69,13 +70,13 @@ def train(
             epoch; ``attention.data.iterate_batches`` never runs out).
         steps: number of optimiser steps.
         lr: peak learning rate.
-        warmup_steps: steps of linear warm-up (keyword only).
-        label_smoothing: ε of the loss (the paper: 0.1) (keyword only).
-        pad_id: target id left out of the loss (keyword only).
-        weight_decay: AdamW's decoupled weight decay (keyword only).
-        grad_clip: clip the gradients' global norm to this; None = no clipping (keyword only).
-        loss_fn: ``loss_fn(model, batch)`` -> scalar, instead of the default (keyword only).
-        progress: show a tqdm progress bar with the running loss (keyword only).
+        warmup_steps: steps of linear warm-up.
+        label_smoothing: ε of the loss (the paper: 0.1).
+        pad_id: target id left out of the loss.
+        weight_decay: AdamW's decoupled weight decay.
+        grad_clip: clip the gradients' global norm to this; None = no clipping.
+        loss_fn: ``loss_fn(model, batch)`` -> scalar, instead of the default.
+        progress: show a tqdm progress bar with the running loss.
 
     Returns:
         The training loss at each step, as Python floats.
@@ -85,12 +86,10 @@ def train(
 
     Introduced in chapter 06 (training a tiny Transformer).
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    check_int("steps", steps)
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr!r}")
-    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
-        raise ValueError(f"warmup_steps must be an int >= 0, got {warmup_steps!r}")
+    check_int("warmup_steps", warmup_steps, minimum=0)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")

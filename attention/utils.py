@@ -1,13 +1,18 @@
-"""Reproducibility and device selection shared by every notebook."""
+"""Reproducibility, device selection and error demonstrations shared by every notebook."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import re
+from collections.abc import Iterator
 
 import torch
 
-__all__ = ["get_device", "set_seed"]
+from ._validate import check_int
+
+__all__ = ["expect_error", "get_device", "set_seed"]
 
 DEVICE_ENV_VAR = "ATTENTION_DEVICE"
 
@@ -24,9 +29,6 @@ def get_device(*, float64: bool = False) -> torch.device:
 
     Returns:
         The chosen ``torch.device``.
-
-    Shapes:
-        (none)
 
     Introduced in chapter 02 (the setup cell of every chapter).
     """
@@ -57,13 +59,9 @@ def set_seed(seed: int) -> None:
     Args:
         seed: a non-negative int.
 
-    Shapes:
-        (none)
-
     Introduced in chapter 02 (the setup cell of every chapter).
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_int("seed", seed, minimum=0)
     random.seed(seed)
     try:
         import numpy as np
@@ -72,3 +70,45 @@ def set_seed(seed: int) -> None:
     else:
         np.random.seed(seed)
     torch.manual_seed(seed)  # seeds the CPU and every CUDA/MPS device
+
+
+@contextlib.contextmanager
+def expect_error(
+    exc_type: type[BaseException] | tuple[type[BaseException], ...], match: str | None = None
+) -> Iterator[None]:
+    """Demonstrate an error: the block must raise ``exc_type``, which is shown in one line.
+
+    When the block raises ``exc_type`` (and its message matches the regular expression
+    ``match``, searched as ``re.search`` does, if given), prints ``ExcName: message`` (the
+    message's first line) and carries on with the notebook. An error demonstration must
+    fail when the error stops happening: if nothing is raised, it raises ``AssertionError``;
+    another exception type propagates unchanged, and a non-matching message fails with an
+    ``AssertionError`` that quotes it.
+
+    Args:
+        exc_type: the expected exception class (or a tuple of classes).
+        match: a regular expression the message must contain.
+
+    Example::
+
+        with attention.expect_error(ValueError, match="must be a bool tensor"):
+            attention.scaled_dot_product_attention(q, k, v, mask.int())
+
+    Introduced in chapter 02 (the first error demonstration).
+    """
+    names = (
+        exc_type.__name__ if isinstance(exc_type, type) else "/".join(t.__name__ for t in exc_type)
+    )
+    wanted = names + ("" if match is None else f" matching {match!r}")
+    try:
+        yield
+    except exc_type as err:
+        message = str(err)
+        first = message.strip().splitlines()[0] if message.strip() else ""
+        if match is not None and not re.search(match, message):
+            raise AssertionError(
+                f"expected {wanted}, but got {type(err).__name__}: {first}"
+            ) from err
+        print(f"{type(err).__name__}: {first}" if first else type(err).__name__)
+    else:
+        raise AssertionError(f"expected {wanted}, but nothing was raised")

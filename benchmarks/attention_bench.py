@@ -101,7 +101,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=1, help="batch size B")
     p.add_argument("--heads", type=int, default=8, help="heads H")
     p.add_argument("--head-dim", type=int, default=64, help="head width Dh")
-    p.add_argument("--repeats", type=int, default=5, help="timed calls; the median is kept")
+    p.add_argument(
+        "--min-run-time", type=float, default=1.0, help="seconds of timed calls per method and T"
+    )
     p.add_argument(
         "--block-size",
         type=int,
@@ -111,7 +113,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     p.add_argument("--json", metavar="OUT", help="also write the results to this JSON file")
-    p.add_argument("--quick", action="store_true", help="short lengths and 3 repeats (smoke test)")
+    p.add_argument("--quick", action="store_true", help="short lengths and runs (smoke test)")
     args = p.parse_args(argv)
     device = torch.device(args.device) if args.device else attention.get_device()
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -125,12 +127,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             [128, 256, 512] if args.quick else [2**e for e in range(8, 16) if lo <= 2**e <= top]
         )
     if args.quick:
-        args.repeats = min(args.repeats, 3)
+        args.min_run_time = min(args.min_run_time, 0.05)
     if args.block_size is None and device.type == "cuda":
         args.block_size = [1024, 1024]  # fewer, larger tiles: a GPU is bound by kernel launches
     if args.block_size is not None and min(args.block_size) < 1:
         p.error(f"--block-size must be >= 1, got {args.block_size}")
-    for name in ("batch", "heads", "head_dim", "repeats"):
+    if not args.min_run_time > 0:
+        p.error(f"--min-run-time must be > 0, got {args.min_run_time}")
+    for name in ("batch", "heads", "head_dim"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if min(args.lengths) < 1:
@@ -176,7 +180,8 @@ def run(args: argparse.Namespace) -> dict:
             err = (out.float() - ref).abs().max().item()
             row["max_abs_err"] = err if math.isfinite(err) else None  # JSON has no NaN
             del out
-            row["time_s"] = time_call(fn, q, k, v, repeats=args.repeats)
+            # all of the machine's threads: a benchmark runs alone (notebooks time on one)
+            row["time_s"] = time_call(fn, q, k, v, threads=None, min_run_time=args.min_run_time)
             row["tflops"] = flops / row["time_s"] / 1e12
             if not args.no_memory and device.type in ("cpu", "cuda"):
                 row["peak_bytes"] = peak_memory(fn, q, k, v)
@@ -195,7 +200,7 @@ def run(args: argparse.Namespace) -> dict:
         "batch": B,
         "heads": H,
         "head_dim": Dh,
-        "repeats": args.repeats,
+        "min_run_time": args.min_run_time,
         "block_size": args.block_size,
         "results": rows,
         "fits": fits(rows),
@@ -223,7 +228,7 @@ def print_report(res: dict) -> None:
     print(
         f"device {res['device']} ({res['device_name']}), torch {res['torch']}, "
         f"{res['threads']} threads, {res['dtype']}, B={res['batch']} H={res['heads']} "
-        f"Dh={res['head_dim']}, median of {res['repeats']}"
+        f"Dh={res['head_dim']}, median of torch.utils.benchmark blocks"
     )
     head = f"{'method':<24}{'T':>7}{'time ms':>11}{'TFLOP/s':>9}{'x SDPA':>8}{'peak MiB':>10}"
     print(head + f"{'max err':>10}")

@@ -1,4 +1,4 @@
-"""Tests of greedy decoding, the KV cache and its size (chapters 06 and 08)."""
+"""attention.decoding: greedy decoding with and without a KV cache, and its size (06, 08)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from torch.testing import assert_close
 from attention import (
     DecoderOnlyLM,
     KVCache,
-    LayerCache,
     Transformer,
     greedy_decode,
     greedy_decode_seq2seq,
@@ -50,19 +49,6 @@ def test_cached_logits_equal_full_sequence_logits() -> None:
     assert cache.seq_len == 9
 
 
-def test_cache_structure_and_size() -> None:
-    lm = _lm(2, num_kv_heads=2).eval()
-    cache = KVCache.empty(2)
-    assert cache.seq_len == 0 and cache.nbytes() == 0
-    lm(torch.randint(0, 23, (3, 5)), cache=cache)
-    lm(torch.randint(0, 23, (3, 1)), cache=cache)
-    assert len(cache.layers) == 2 and all(isinstance(c, LayerCache) for c in cache.layers)
-    for layer in cache.layers:
-        assert layer.self_k.shape == layer.self_v.shape == (3, 2, 6, 8)  # (B, Hkv, S, Dh)
-        assert layer.cross_k is None and layer.cross_v is None  # decoder-only: no cross
-    assert cache.nbytes() == kv_cache_bytes(2, 2, 8, 6, batch_size=3, dtype=F64)
-
-
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_seq2seq_greedy_decoding_with_cache_gives_the_same_tokens(norm_first: bool) -> None:
     torch.manual_seed(3)
@@ -74,19 +60,6 @@ def test_seq2seq_greedy_decoding_with_cache_gives_the_same_tokens(norm_first: bo
     uncached = greedy_decode_seq2seq(model, src, use_cache=False, **kwargs)
     assert torch.equal(cached, uncached)
     assert cached.shape[0] == 4 and 1 <= cached.shape[1] <= 12
-
-
-def test_seq2seq_cache_keeps_the_source_keys_and_values_fixed() -> None:
-    torch.manual_seed(4)
-    model = Transformer(15, 17, d_model=32, num_heads=4, dtype=F64).eval()
-    src = torch.randint(3, 15, (2, 6))
-    memory, cache = model.encode(src), KVCache.empty(2)
-    tgt = torch.tensor([[1, 5, 6, 7], [1, 8, 9, 10]])
-    steps = [model.decode(tgt[:, t : t + 1], memory, src, cache) for t in range(4)]
-    assert_close(torch.cat(steps, 1), model.decode(tgt, memory, src), rtol=0, atol=1e-12)
-    for layer in cache.layers:
-        assert layer.cross_k.shape == (2, 4, 6, 8)  # (B, H, S_src, Dh), computed once
-        assert layer.self_k.shape == (2, 4, 4, 8)  # (B, H, T, Dh), one per decoded token
 
 
 class _Scripted(torch.nn.Module):

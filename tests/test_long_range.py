@@ -111,9 +111,9 @@ def test_receptive_field_equals_what_autograd_sees_through_conv1d(kernel_size, d
 
 def test_receptive_field_rejects_bad_sizes() -> None:
     assert receptive_field(5, []) == 1
-    with pytest.raises(ValueError, match="kernel_size must be an int >= 1"):
+    with pytest.raises(ValueError, match="kernel_size must be a positive int"):
         receptive_field(0, [1])
-    with pytest.raises(ValueError, match="each dilation must be an int >= 1"):
+    with pytest.raises(ValueError, match="each dilation must be a positive int"):
         receptive_field(3, [1, 0])
 
 
@@ -163,10 +163,10 @@ def test_recall_data_custom_ignore_index_works_with_cross_entropy() -> None:
     ("kwargs", "message"),
     [
         ({"seq_len": 4, "distance": 4}, "seq_len must be an int >= 5"),
-        ({"seq_len": 8, "distance": 0}, "distance must be an int >= 1"),
+        ({"seq_len": 8, "distance": 0}, "distance must be a positive int"),
         ({"seq_len": 8, "distance": 2, "num_symbols": 1}, "num_symbols must be an int >= 2"),
         ({"seq_len": 8, "distance": 2, "ignore_index": 3}, "ignore_index=3 is a token id"),
-        ({"seq_len": 8, "distance": 2, "seed": -1}, "seed must be an int >= 0"),
+        ({"seq_len": 8, "distance": 2, "seed": -1}, "seed must be a non-negative int"),
     ],
 )
 def test_recall_data_rejects_bad_arguments(kwargs, message) -> None:

@@ -2,8 +2,10 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch.nn.attention.bias import causal_lower_right
 from torch.testing import assert_close
 
 from attention import causal_mask, padding_mask, scaled_dot_product_attention
@@ -43,6 +45,32 @@ def test_causal_mask_honours_device_argument():
     assert causal_mask(3).device.type == "cpu"
     assert causal_mask(3, device="cpu").device == torch.device("cpu")
     assert causal_mask(3, device=torch.device("meta")).device.type == "meta"
+
+
+@pytest.mark.parametrize(("T", "S"), [(1, 1), (1, 5), (3, 7), (4, 4)])
+def test_rectangular_causal_mask_is_aligned_to_the_bottom_right(T, S):
+    mask = causal_mask(T, S)
+    assert mask.shape == (T, S)
+    for i in range(T):  # query i is position S - T + i
+        assert mask[i].tolist() == [j <= S - T + i for j in range(S)]
+    q, k, v = torch.randn(2, T, 4, dtype=torch.float64), *torch.randn(2, 2, S, 4).double()
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(T, S))
+    assert_close(scaled_dot_product_attention(q, k, v, causal_mask(T, S))[0], ref)
+    assert torch.equal(causal_mask(T), causal_mask(T, T))
+
+
+def test_rectangular_causal_mask_is_the_last_rows_of_the_square_one():
+    """New tokens after a cache see what the same positions see in the full sequence."""
+    assert torch.equal(causal_mask(3, 8), causal_mask(8)[-3:])
+    top_left = torch.ones(3, 8, dtype=torch.bool).tril()  # is_causal=True's alignment
+    assert not torch.equal(causal_mask(3, 8), top_left)
+
+
+def test_causal_mask_rejects_fewer_keys_than_queries():
+    with pytest.raises(ValueError, match="S=2 keys is fewer than T=3 queries"):
+        causal_mask(3, 2)
+    with pytest.raises(ValueError, match="S must be a positive int, got 0"):
+        causal_mask(3, 0)
 
 
 @pytest.mark.parametrize("T", [0, -2, 2.0, "3", True, None])

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from attention import (
@@ -76,20 +78,44 @@ def test_fit_power_law_rejects_bad_data_naming_it(x, y, match):
         fit_power_law(x, y)
 
 
-def test_time_call_warms_up_then_takes_the_median():
-    calls = []
-    seconds = time_call(lambda n: calls.append(n), 7, warmup=2, repeats=3)
-    assert calls == [7] * 5
-    assert 0 <= seconds < 1
+def test_time_call_returns_the_median_seconds_of_one_call():
+    def nap():
+        time.sleep(0.002)
+
+    seconds = time_call(nap, min_run_time=0.05)
+    assert 0.0019 < seconds < 0.05
+
+
+def test_time_call_runs_on_one_thread_and_gives_the_threads_back():
+    seen, before = set(), torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        time_call(lambda: seen.add(torch.get_num_threads()), min_run_time=0.01)
+        assert seen == {1} and torch.get_num_threads() == 2
+        seen.clear()
+        time_call(lambda: seen.add(torch.get_num_threads()), threads=None, min_run_time=0.01)
+        assert seen == {2}
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [(dict(repeats=0), "repeats must be a positive int, got 0"), (dict(warmup=-1), "got -1")],
+    [
+        (dict(threads=0), "threads must be a positive int, got 0"),
+        (dict(min_run_time=0), "min_run_time must be > 0 seconds, got 0"),
+    ],
 )
-def test_time_call_rejects_bad_counts(kwargs, match):
+def test_time_call_rejects_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         time_call(lambda: None, **kwargs)
+
+
+def test_count_flops_sees_the_fused_attention_of_the_cpu():
+    q = torch.randn(1, 2, 16, 8)  # (B, H, T, Dh)
+    expected = 4 * 1 * 2 * 16 * 16 * 8  # q k^T and weights @ v
+    assert count_flops(F.scaled_dot_product_attention, q, q, q) == expected
+    assert count_flops(F.scaled_dot_product_attention, q, q, q, is_causal=True) == expected
 
 
 @needs_linux
@@ -122,5 +148,5 @@ def test_peak_memory_refuses_other_devices():
 @needs_cuda
 def test_cuda_timing_and_peak_memory_count_the_gpu_work():
     a = torch.randn(2048, 2048, device="cuda")
-    assert time_call(torch.mm, a, a, repeats=3) > 0
+    assert time_call(torch.mm, a, a, min_run_time=0.05) > 0
     assert peak_memory(lambda: a @ a) >= 2048 * 2048 * 4

@@ -54,7 +54,7 @@ def test_training_errors_name_the_values() -> None:
         train(model, data, 0, progress=False)
     with pytest.raises(ValueError, match="lr must be > 0, got 0"):
         train(model, data, 1, 0, progress=False)
-    with pytest.raises(ValueError, match="warmup_steps must be an int >= 0, got -1"):
+    with pytest.raises(ValueError, match="warmup_steps must be a non-negative int, got -1"):
         train(model, data, 1, warmup_steps=-1, progress=False)
     with pytest.raises(ValueError, match="a batch must be a Seq2SeqData or an .* got str"):
         train(model, ["oops"], 1, progress=False)

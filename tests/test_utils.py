@@ -1,4 +1,4 @@
-"""attention.utils: device selection and seeding."""
+"""attention.utils: device selection, seeding and error demonstrations."""
 
 import random
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from attention import get_device, set_seed
+from attention import expect_error, get_device, set_seed
 
 
 def test_get_device_env_override_cpu(monkeypatch):
@@ -121,3 +121,36 @@ def test_set_seed_fixes_dropout():
 def test_set_seed_rejects_bad_seed(seed):
     with pytest.raises(ValueError, match=r"seed must be a non-negative int, got"):
         set_seed(seed)
+
+
+# ----------------------------------------------------------------------------- expect_error
+
+
+def test_expect_error_prints_one_line_and_carries_on(capsys):
+    with expect_error(ValueError, match=r"must be a bool tensor"):
+        raise ValueError("mask must be a bool tensor, got torch.int32\nmore detail")
+    assert capsys.readouterr().out == "ValueError: mask must be a bool tensor, got torch.int32\n"
+
+
+def test_expect_error_accepts_subclasses_and_names_the_raised_class(capsys):
+    with expect_error(LookupError):
+        {}["key"]
+    assert capsys.readouterr().out == "KeyError: 'key'\n"
+
+
+def test_expect_error_fails_when_nothing_is_raised():
+    with pytest.raises(AssertionError, match=r"expected ValueError, but nothing was raised"):
+        with expect_error(ValueError):
+            pass
+    with pytest.raises(AssertionError, match=r"expected ValueError matching 'x', but nothing"):
+        with expect_error(ValueError, match="x"):
+            pass
+
+
+def test_expect_error_lets_another_error_through_and_fails_on_another_message():
+    with pytest.raises(TypeError, match="other"):
+        with expect_error(ValueError):
+            raise TypeError("other")
+    with pytest.raises(AssertionError, match=r"matching 'bool', but got ValueError: shape"):
+        with expect_error(ValueError, match="bool"):
+            raise ValueError("shape (2, 3) does not broadcast")
