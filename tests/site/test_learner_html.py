@@ -22,6 +22,7 @@ from urllib.parse import urljoin
 
 import nbformat
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAPTER = "notebooks/02_self_attention"
@@ -212,3 +213,27 @@ def test_learner_notebook_math_is_typeset(rendered):
     assert rendered.math["containers"] > 20, rendered.math
     assert rendered.math["errors"] == 0, rendered.math
     assert not rendered.math["raw"], "raw TeX is shown in a markdown cell"
+
+
+def test_learner_links_reach_existing_pages_and_anchors_of_the_site(site_dir):
+    """Every website link of every learner notebook names a built page and an id on it."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    base = config["html"]["baseurl"].rstrip("/") + "/"
+    pages: dict[str, str] = {}
+    checked, broken = 0, []
+    for path in sorted((site_dir / "_sources" / "notebooks").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "markdown":
+                continue
+            for url in re.findall(r"\]\((https?://[^)\s]+)\)", cell.source):
+                if not url.startswith(base):
+                    continue
+                page, _, anchor = url[len(base) :].partition("#")
+                if page not in pages:
+                    file = site_dir / page
+                    pages[page] = file.read_text(encoding="utf-8") if file.is_file() else ""
+                checked += 1
+                if not pages[page] or (anchor and f'id="{anchor}"' not in pages[page]):
+                    broken.append(f"{path.name}: {url}")
+    assert checked > 50, f"only {checked} website links found in the learner edition"
+    assert not broken, "links to no page or anchor of the site:\n" + "\n".join(broken)
