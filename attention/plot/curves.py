@@ -79,21 +79,32 @@ def plot_curves(
 
 
 def _label_measured_x(ax: Axes, xs) -> None:
-    """Tick every measured x value on a log axis; label every k-th one if the labels would touch.
+    """Tick every measured x value on a log axis, labelling those that do not touch a neighbour.
 
-    The room between two ticks is estimated from the smallest log-spacing of the values and the
-    Axes' width (about 80% of its grid column); a label is about 0.6 em per character.
+    Labels are kept from left to right when their centre is far enough from the last kept one:
+    half of each label (0.6 em per character) plus a gap, with the Axes' width estimated as 80%
+    of its grid column.
     """
     import math
 
     labels = [f"{value:g}" for value in xs]  # the measured x values, not 2^k
-    logs = [math.log2(value) for value in xs if value > 0]
-    span = (max(logs) - min(logs)) if len(logs) > 1 else 1.0
-    gaps = [b - a for a, b in zip(logs, logs[1:], strict=False) if b > a]
-    room = 0.8 * _axes_width(ax) * 72 * (min(gaps, default=span) / (span or 1.0))  # points
-    widest = max(len(label) for label in labels) * 0.6 * FONT_PT
-    step = max(1, math.ceil(widest / max(room, 1e-9) * 1.15))
-    shown = [label if i % step == 0 else "" for i, label in enumerate(labels)]
+    logs = [math.log2(value) if value > 0 else float("nan") for value in xs]
+    finite = [v for v in logs if v == v]
+    span = (max(finite) - min(finite)) if len(finite) > 1 else 1.0
+    points_per_unit = 0.8 * _axes_width(ax) * 72 / (span or 1.0)
+    shown, last = [], None
+    for label, position in zip(labels, logs, strict=True):
+        width = len(label) * 0.6 * FONT_PT
+        if position != position:
+            shown.append("")
+            continue
+        if last is not None:
+            need = (last[1] + width) / 2 + 0.6 * FONT_PT
+            if (position - last[0]) * points_per_unit < need:
+                shown.append("")
+                continue
+        shown.append(label)
+        last = (position, width)
     ax.set_xticks(xs, shown)
     ax.minorticks_off()
 

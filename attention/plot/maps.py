@@ -92,6 +92,10 @@ def plot_attention(
         _, ax = subplots(height=min(0.36 * T + 1.6, 6.0))
     image = ax.imshow(w, cmap=cmap, vmin=0.0, vmax=top, aspect="auto")
     width_in, height_in = _axes_size(ax)
+    if y_labels is not None:  # the labels and the colour bar take part of the Axes' width
+        width_in -= max(len(str(label)) for label in y_labels) * 0.6 * FONT_PT / 72
+    width_in -= 0.8 if colorbar else 0.0
+    width_in = max(width_in, 0.5)
     if x_labels is not None:
         _label_ticks(ax, "x", list(x_labels), width_in)
     if y_labels is not None:
