@@ -1,162 +1,29 @@
-"""Exact attention in tiles with the online softmax (FlashAttention's algorithm, in PyTorch).
+"""Exact attention in tiles with the online softmax: FlashAttention-2's algorithm, in PyTorch.
 
-The softmax over the keys can be computed one block of keys at a time: keep, for every query,
-the running maximum ``m`` of the scores seen so far, the running sum ``l = sum exp(s - m)`` and
-the running weighted sum ``acc = sum exp(s - m) v``. A new block with a larger maximum only
-rescales ``l`` and ``acc`` by ``exp(m_old - m_new)``; ``acc / l`` is exact attention at the end.
-So the T x S score matrix never exists: only one (Bq, Bk) tile of it at a time (Dao et al. 2022).
+Queries are cut into blocks; for each, the keys are visited in blocks and folded into the
+running state of the online softmax (``attention.online_softmax``), and the output is divided
+once at the end (Dao 2023, Algorithm 1; the key-chunked form over all queries at once is
+Rabe & Staats 2021). So the T x S score matrix never exists: only one (Bq, Bk) tile of it at a
+time. The backward pass keeps only the logsumexp ``L = m + log l`` of each query and recomputes
+the tiles (Dao 2023, Algorithm 2); ``flash_attention`` is a ``torch.autograd.Function``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import torch
 
 from .core import _check_inputs
+from .online_softmax import SoftmaxState, combine_softmax_states, online_softmax_update
 
 __all__ = ["SoftmaxState", "combine_softmax_states", "flash_attention", "online_softmax_update"]
 
+_NEG_INF = float("-inf")
 _HALF = (torch.float16, torch.bfloat16)
 
 
-class SoftmaxState(NamedTuple):
-    """What the online softmax keeps per query after some blocks of keys (all unnormalised).
-
-    ``m`` only keeps ``exp`` from overflowing: any reference value describes the same state if
-    ``l`` and ``acc`` are relative to it. Keeping the true maximum keeps the most precision:
-    ``exp(m_old - m_new)`` then uses differences of actual scores.
-
-    Attributes:
-        row_max: the largest score seen so far, ``m``; ``-inf`` before any key.
-        row_sum: ``l = sum_j exp(s_j - m)`` over the keys seen so far.
-        acc: ``sum_j exp(s_j - m) v_j``; attention's output is ``acc / l``.
-
-    Shapes:
-        row_max ``(..., T)``, row_sum ``(..., T)``, acc ``(..., T, Dv)``.
-
-    Introduced in chapter 11 (FlashAttention from scratch).
-    """
-
-    row_max: torch.Tensor
-    row_sum: torch.Tensor
-    acc: torch.Tensor
-
-    @classmethod
-    def initial(
-        cls,
-        shape: tuple[int, ...],
-        value_dim: int,
-        *,
-        dtype: torch.dtype = torch.float32,
-        device: torch.device | str | None = None,
-    ) -> SoftmaxState:
-        """Return the state before any key: ``m = -inf``, ``l = 0``, ``acc = 0``.
-
-        Args:
-            shape: the queries' leading shape ``(..., T)``.
-            value_dim: the value width ``Dv``.
-            dtype: dtype of the state.
-            device: device of the state.
-
-        Returns:
-            The empty state; folding a block into it gives that block's own state.
-
-        Shapes:
-            -> row_max ``(..., T)``, row_sum ``(..., T)``, acc ``(..., T, Dv)``.
-
-        Introduced in chapter 11 (FlashAttention from scratch).
-        """
-        factory = {"dtype": dtype, "device": device}
-        return cls(
-            torch.full(shape, float("-inf"), **factory),
-            torch.zeros(shape, **factory),
-            torch.zeros(*shape, value_dim, **factory),
-        )
-
-    def output(self) -> torch.Tensor:
-        """Return attention's output ``acc / l``; a query that saw no allowed key gets 0.
-
-        Returns:
-            The normalised output.
-
-        Shapes:
-            -> ``(..., T, Dv)``.
-
-        Introduced in chapter 11 (FlashAttention from scratch).
-        """
-        row_sum = self.row_sum.masked_fill(self.row_sum == 0, 1.0)  # 0/0 -> 0, not NaN
-        return self.acc / row_sum[..., None]  # (..., T, Dv) / (..., T, 1)
-
-
-def _safe_max(row_max: torch.Tensor) -> torch.Tensor:
-    """The max to subtract: 0 where a row has seen no allowed key (-inf - -inf would be NaN)."""
-    return row_max.masked_fill(row_max == float("-inf"), 0.0)
-
-
-def online_softmax_update(
-    state: SoftmaxState, scores: torch.Tensor, v: torch.Tensor
-) -> SoftmaxState:
-    """Fold one block of keys into the running softmax state (one online-softmax step).
-
-    ``m' = max(m, max_j s_j)``; the old sum and accumulator were relative to ``m``, so both are
-    rescaled by ``exp(m - m')`` before the block's ``exp(s_j - m')`` terms are added. Nothing
-    is divided here: the division by the sum happens once, in ``SoftmaxState.output``.
-
-    Args:
-        state: the state after the previous blocks (``SoftmaxState.initial`` for the first).
-        scores: the block's scaled scores ``q k^T / sqrt(Dk)``; ``-inf`` marks masked pairs.
-        v: the block's values.
-
-    Returns:
-        The state after this block.
-
-    Shapes:
-        state ``((..., T), (..., T), (..., T, Dv))``, scores ``(..., T, Sb)``, v ``(..., Sb, Dv)``
-        -> the same shapes as ``state``.
-
-    Introduced in chapter 11 (exercise ex-11-online-softmax).
-    """
-    row_max = torch.maximum(state.row_max, scores.amax(dim=-1))  # (..., T)
-    safe = _safe_max(row_max)  # (..., T)
-    rescale = torch.exp(state.row_max - safe)  # (..., T); 0 for the initial m = -inf
-    p = torch.exp(scores - safe[..., None])  # (..., T, Sb), each entry <= 1: never overflows
-    row_sum = state.row_sum * rescale + p.sum(dim=-1)  # (..., T)
-    acc = state.acc * rescale[..., None] + p @ v  # (..., T, Dv) + (..., T, Sb) @ (..., Sb, Dv)
-    return SoftmaxState(row_max, row_sum, acc)
-
-
-def combine_softmax_states(a: SoftmaxState, b: SoftmaxState) -> SoftmaxState:
-    """Merge the states of two disjoint sets of keys into the state of their union.
-
-    Each state is relative to its own maximum; both are rescaled to the larger one. The merge is
-    associative and commutative, so blocks can be processed in any order or in parallel (this is
-    how split-KV kernels such as Flash-Decoding combine partial results).
-
-    Args:
-        a: the state over one set of keys.
-        b: the state over another set of keys, for the same queries.
-
-    Returns:
-        The state over both sets.
-
-    Shapes:
-        each ``((..., T), (..., T), (..., T, Dv))`` -> the same.
-
-    Introduced in chapter 11 (FlashAttention from scratch).
-    """
-    row_max = torch.maximum(a.row_max, b.row_max)  # (..., T)
-    safe = _safe_max(row_max)
-    scale_a, scale_b = torch.exp(a.row_max - safe), torch.exp(b.row_max - safe)  # (..., T)
-    row_sum = a.row_sum * scale_a + b.row_sum * scale_b  # (..., T)
-    acc = a.acc * scale_a[..., None] + b.acc * scale_b[..., None]  # (..., T, Dv)
-    return SoftmaxState(row_max, row_sum, acc)
-
-
-def _fold_tile(
-    state: SoftmaxState | None, scores: torch.Tensor, v: torch.Tensor, dtype: torch.dtype
-) -> SoftmaxState:
+def _fold_tile(state: SoftmaxState | None, scores: torch.Tensor, v: torch.Tensor) -> SoftmaxState:
     """``online_softmax_update`` for a tile without -inf, in fewer passes over the tile.
 
     ``torch.softmax`` computes max, exp, sum and division in one fused pass, about twice as fast
@@ -165,13 +32,13 @@ def _fold_tile(
     does, in place on the ``(G, Bq, Dv)`` accumulator. On the CPU the weights overwrite the
     scores (the kernel finishes reading a row before writing it): one tile buffer, not two.
     """
-    m_b = scores.amax(dim=-1).to(dtype)  # (G, Bq): the tile's max
-    if scores.device.type == "cpu" and scores.dtype == dtype:
+    m_b = scores.amax(dim=-1)  # (G, Bq): the tile's max
+    if scores.device.type == "cpu":
         p = torch.softmax(scores, dim=-1, out=scores)  # (G, Bq, Bk) = exp(s - m_b) / l_b
     else:
-        p = torch.softmax(scores, dim=-1, dtype=dtype)  # (G, Bq, Bk)
+        p = torch.softmax(scores, dim=-1)  # (G, Bq, Bk)
     l_b = p.amax(dim=-1).reciprocal_()  # (G, Bq): 1 / (exp(0) / l_b) = l_b
-    pv = torch.bmm(p.to(v.dtype), v).to(dtype)  # (G, Bq, Bk) @ (G, Bk, Dv) -> (G, Bq, Dv)
+    pv = torch.bmm(p, v)  # (G, Bq, Bk) @ (G, Bk, Dv) -> (G, Bq, Dv), = acc_b / l_b
     if state is None:
         return SoftmaxState(m_b, l_b, pv.mul_(l_b[..., None]))
     row_max = torch.maximum(state.row_max, m_b)  # (G, Bq)
@@ -194,6 +61,111 @@ def _block_sizes(block_size: int | tuple[int, int]) -> tuple[int, int]:
     return sizes
 
 
+def _tile_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Score tiles and softmax statistics are float32 for float16/bfloat16 inputs, as in
+    FlashAttention's kernels: a bfloat16 score of ~1000 is off by up to 4, so exp(s - m) by e^4."""
+    return torch.float32 if dtype in _HALF else dtype
+
+
+def _mask_tile(scores: torch.Tensor, i0: int, j0: int, offset: int) -> torch.Tensor:
+    """Set ``-inf`` where key ``j`` lies after query ``i`` (bottom right: ``j > i + offset``)."""
+    Bq, Bk = scores.shape[-2:]
+    rows = torch.arange(i0 + offset, i0 + offset + Bq, device=scores.device)[:, None]  # (Bq, 1)
+    cols = torch.arange(j0, j0 + Bk, device=scores.device)  # (Bk,)
+    return scores.masked_fill_(cols > rows, _NEG_INF)  # (G, Bq, Bk)
+
+
+def _flash_forward(q, k, v, causal: bool, Bq: int, Bk: int, scale: float):
+    """FlashAttention-2's forward pass (Dao 2023, Algorithm 1) on ``(G, T, D)`` tensors.
+
+    Outer loop over query blocks, inner over key blocks; the output of a query block is divided
+    by its sum once, after its last key block. Returns ``out`` and the logsumexp ``L`` per query
+    (``-inf`` for a query that may see no key), which is all the backward pass keeps.
+    """
+    G, T, S = q.shape[0], q.shape[1], k.shape[1]  # (batch x heads), query tokens, key tokens
+    dtype = _tile_dtype(q.dtype)
+    offset = S - T  # causal, bottom right: query i sees keys j <= i + S - T
+    out = q.new_zeros(G, T, v.shape[-1])  # stays 0 for a query that sees no key
+    lse = torch.full((G, T), _NEG_INF, dtype=dtype, device=q.device)
+    tile = torch.empty(G * min(Bq, T) * min(Bk, S), dtype=dtype, device=q.device)  # reused
+    kt = k.transpose(1, 2)  # (G, Dk, S), a view
+    for i0 in range(0, T, Bq):
+        i1 = min(i0 + Bq, T)
+        qi = q[:, i0:i1].to(dtype) * scale  # (G, Bq, Dk); scaling q is cheaper than the tile
+        stop = max(0, min(S, i1 + offset)) if causal else S  # later keys: masked for the block
+        state = None
+        for j0 in range(0, stop, Bk):
+            j1 = min(j0 + Bk, stop)
+            scores = tile[: G * (i1 - i0) * (j1 - j0)].view(G, i1 - i0, j1 - j0)
+            torch.bmm(qi, kt[:, :, j0:j1].to(dtype), out=scores)  # (G, Bq, Dk) @ (G, Dk, Bk)
+            vj = v[:, j0:j1].to(dtype)  # (G, Bk, Dv)
+            if causal and j1 - 1 > i0 + offset:  # the tile straddles the diagonal
+                if state is None:
+                    state = SoftmaxState.initial(
+                        (G, i1 - i0), v.shape[-1], dtype=dtype, device=q.device
+                    )
+                state = online_softmax_update(state, _mask_tile(scores, i0, j0, offset), vj)
+            else:
+                state = _fold_tile(state, scores, vj)
+        if state is not None:
+            out[:, i0:i1] = state.output()  # (G, Bq, Dv): the one division
+            lse[:, i0:i1] = state.row_max + state.row_sum.log()  # log 0 = -inf: no key seen
+    return out, lse
+
+
+def _flash_backward(dout, q, k, v, out, lse, causal: bool, Bq: int, Bk: int, scale: float):
+    """FlashAttention-2's backward pass (Dao 2023, Algorithm 2) on ``(G, T, D)`` tensors.
+
+    Outer loop over key blocks, inner over query blocks. Each tile of probabilities is
+    recomputed from the scores and the saved logsumexp, ``P = exp(S - L)``; with
+    ``D_i = rowsum(dO_i * O_i)``, ``dS = P * (dO V^T - D)`` gives ``dQ = dS K``, ``dK = dS^T Q``
+    (times the scale) and ``dV = P^T dO``. Five tile matmuls against the forward pass's two.
+    """
+    T, S = q.shape[1], k.shape[1]  # query tokens, key tokens
+    dtype = _tile_dtype(q.dtype)
+    offset = S - T
+    delta = (dout.to(dtype) * out.to(dtype)).sum(dim=-1)  # (G, T): D = rowsum(dO * O)
+    lse = lse.masked_fill(lse == _NEG_INF, math.inf)  # a query that saw no key: P = 0, not NaN
+    dq = torch.zeros(q.shape, dtype=dtype, device=q.device)  # (G, T, Dk)
+    dk = torch.zeros(k.shape, dtype=dtype, device=q.device)  # (G, S, Dk)
+    dv = torch.zeros(v.shape, dtype=dtype, device=q.device)  # (G, S, Dv)
+    for j0 in range(0, S, Bk):
+        j1 = min(j0 + Bk, S)
+        kj, vj = k[:, j0:j1].to(dtype), v[:, j0:j1].to(dtype)  # (G, Bk, Dk), (G, Bk, Dv)
+        first = max(0, j0 - offset) if causal else 0  # earlier queries see none of these keys
+        for i0 in range(first, T, Bq):
+            i1 = min(i0 + Bq, T)
+            qi, doi = q[:, i0:i1].to(dtype), dout[:, i0:i1].to(dtype)  # (G, Bq, Dk), (G, Bq, Dv)
+            s = torch.bmm(qi * scale, kj.transpose(1, 2))  # (G, Bq, Bk): the scores, recomputed
+            if causal and j1 - 1 > i0 + offset:
+                _mask_tile(s, i0, j0, offset)
+            p = s.sub_(lse[:, i0:i1, None]).exp_()  # (G, Bq, Bk) = P, in the scores' buffer
+            dv[:, j0:j1] += torch.bmm(p.transpose(1, 2), doi)  # (G, Bk, Bq) @ (G, Bq, Dv)
+            ds = torch.bmm(doi, vj.transpose(1, 2))  # (G, Bq, Bk) = dP = dO V^T
+            ds.sub_(delta[:, i0:i1, None]).mul_(p)  # dS = P * (dP - D)
+            dq[:, i0:i1] += torch.bmm(ds, kj).mul_(scale)  # (G, Bq, Bk) @ (G, Bk, Dk)
+            dk[:, j0:j1] += torch.bmm(ds.transpose(1, 2), qi).mul_(scale)  # (G, Bk, Dk)
+    return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype)
+
+
+class _FlashAttention(torch.autograd.Function):
+    """Forward by tiles; backward by recomputing the tiles from the saved logsumexp."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, causal: bool, Bq: int, Bk: int, scale: float):
+        out, lse = _flash_forward(q, k, v, causal, Bq, Bk, scale)
+        ctx.save_for_backward(q, k, v, out, lse)  # O(T) beyond inputs and output: lse
+        ctx.options = (causal, Bq, Bk, scale)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, dout):
+        q, k, v, out, lse = ctx.saved_tensors
+        grads = _flash_backward(dout, q, k, v, out, lse, *ctx.options)
+        return (*grads, None, None, None, None)
+
+
 def flash_attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -206,30 +178,44 @@ def flash_attention(
     """Compute exact attention tile by tile, never holding the T x S score matrix.
 
     Equals ``softmax(q k^T * scale) v`` (and ``F.scaled_dot_product_attention``) for any T and S,
-    including lengths that are not multiples of the block sizes. Queries are cut into blocks of
-    ``Bq``; for each, the keys are visited in blocks of ``Bk`` and folded into a
-    ``SoftmaxState``. Extra memory is one ``(G, Bq, Bk)`` tile plus the ``(G, Bq, Dv)`` state,
-    where ``G`` is the number of (batch, head) pairs, instead of ``(G, T, S)``. The FLOPs are
-    those of ordinary attention: tiling saves memory (and, on a GPU, memory traffic), not work.
-    On 2 CPU cores it runs about 1.2-1.4x the time of PyTorch's fused kernel (one Python-level
-    loop step per tile); on a GPU, where each step is several kernel launches, far slower.
+    including lengths that are not multiples of the block sizes. This is FlashAttention-2's
+    schedule: queries are cut into blocks of ``Bq``; for each, the keys are visited in blocks of
+    ``Bk`` and folded into a ``SoftmaxState``, and the output is divided once at the end. Extra
+    memory is one ``(G, Bq, Bk)`` tile plus the ``(G, Bq, Dv)`` state, where ``G`` is the number
+    of (batch, head) pairs, instead of ``(G, T, S)``. Tiling saves memory (and, on a GPU, memory
+    traffic), not work: the forward FLOPs are those of ordinary attention.
 
-    With ``causal=True``, query ``i`` attends to keys ``j <= i``: the mask is aligned at the top
-    left, as ``torch.tril(torch.ones(T, S))`` and ``F.scaled_dot_product_attention(...,
-    is_causal=True)``. Tiles entirely above the diagonal are skipped, which halves the work.
-    With ``T > S`` the last ``T - S`` queries see every key.
+    Differentiable: the forward pass saves only the logsumexp of each query (``G x T`` numbers)
+    besides its inputs and output, and the backward pass recomputes each tile of
+    probabilities from it (FlashAttention-2, Algorithm 2): 5 tile matmuls instead of 4, so
+    forward + backward cost 14 T S D FLOPs per head (with ``Dk = Dv = D``) against 12 for
+    materialised attention, which keeps the ``T x S`` weights for its backward pass instead.
+
+    On one CPU thread it takes about 1-2x the time of PyTorch's fused kernel and less than
+    materialised attention at T = 512-2048 (chapter 11 measures both); on a GPU, where every
+    tile costs several kernel launches and round trips through memory, it is far slower than
+    a fused kernel (``attention.triton_flash_attention`` is one).
+
+    With ``causal=True``, query ``i`` attends to keys ``j <= i + S - T``: the mask is aligned at
+    the **bottom right**, so the queries are the last ``T`` positions of the sequence (decoding
+    with a KV cache; FlashAttention >= 2.1, ``attention.causal_mask(T, S)``). For ``T == S`` this
+    is the usual lower-triangular mask; for ``T > S`` the first ``T - S`` queries see no key and
+    get a zero output. Tiles entirely above the diagonal are skipped, which halves the work.
+    (torch's ``is_causal=True`` aligns the mask at the top left instead when ``T != S``.)
 
     Args:
         q: queries.
         k: keys.
         v: values.
-        causal: whether query ``i`` may only attend to keys ``j <= i`` (top-left aligned).
+        causal: whether query ``i`` may only attend to keys ``j <= i + S - T`` (bottom right).
         block_size: ``Bq = Bk`` as one int, or a pair ``(Bq, Bk)``. The default suits CPUs
-            (a tile of 8 heads is 4 MiB in float32); GPUs prefer larger tiles.
+            (a tile of 8 heads is 4 MiB in float32).
         scale: factor applied to the scores; defaults to ``1 / sqrt(Dk)``.
 
     Returns:
-        The attended values. float16 and bfloat16 inputs keep their softmax state in float32.
+        The attended values, in the inputs' dtype. For float16 and bfloat16 inputs the score
+        tiles, the softmax state and the gradients' accumulators are float32, as in
+        FlashAttention's kernels.
 
     Shapes:
         q ``(..., T, Dk)``, k ``(..., S, Dk)``, v ``(..., S, Dv)`` -> out ``(..., T, Dv)``.
@@ -239,12 +225,6 @@ def flash_attention(
     """
     _check_inputs(q, k, v, None)
     Bq, Bk = _block_sizes(block_size)
-    if torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
-        raise ValueError(
-            "flash_attention computes the forward pass only (it reuses its tile buffers in "
-            "place); call it under torch.no_grad(), or use scaled_dot_product_attention for "
-            "gradients"
-        )
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
     elif not math.isfinite(scale):
@@ -252,35 +232,9 @@ def flash_attention(
     T, S = q.shape[-2], k.shape[-2]  # query tokens, key tokens
     Dk, Dv = q.shape[-1], v.shape[-1]  # key width, value width
     lead = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])  # (B, H) or ...
-    dtype = torch.float32 if q.dtype in _HALF else q.dtype  # dtype of the softmax state
-
-    # Flatten batch and heads into one dim G, so each tile is one batched matmul.
-    G = math.prod(lead)  # batch x heads
+    G = math.prod(lead)  # batch x heads: each tile is one batched matmul over G
     q3 = q.expand(*lead, T, Dk).reshape(G, T, Dk)  # (..., T, Dk) -> (G, T, Dk)
-    kt = k.expand(*lead, S, Dk).reshape(G, S, Dk).transpose(1, 2)  # -> (G, Dk, S), a view
+    k3 = k.expand(*lead, S, Dk).reshape(G, S, Dk)  # (..., S, Dk) -> (G, S, Dk)
     v3 = v.expand(*lead, S, Dv).reshape(G, S, Dv)  # (..., S, Dv) -> (G, S, Dv)
-    out = q.new_zeros(G, T, Dv)  # stays 0 only if S == 0 (no key at all)
-    tile = q.new_empty(G * min(Bq, T) * min(Bk, S))  # the scores of one tile, reused
-
-    for i0 in range(0, T, Bq):
-        i1 = min(i0 + Bq, T)
-        qi = q3[:, i0:i1] * scale  # (G, Bq, Dk); scaling q is cheaper than scaling the tile
-        stop = min(S, i1) if causal else S  # causal: keys >= i1 are masked for the whole block
-        state = None
-        for j0 in range(0, stop, Bk):
-            j1 = min(j0 + Bk, stop)
-            scores = tile[: G * (i1 - i0) * (j1 - j0)].view(G, i1 - i0, j1 - j0)
-            torch.bmm(qi, kt[:, :, j0:j1], out=scores)  # (G, Bq, Dk) @ (G, Dk, Bk) -> (G, Bq, Bk)
-            vj = v3[:, j0:j1]  # (G, Bk, Dv)
-            if causal and j1 - 1 > i0:  # the tile straddles the diagonal: mask j > i
-                rows = torch.arange(i0, i1, device=q.device)[:, None]  # (Bq, 1)
-                cols = torch.arange(j0, j1, device=q.device)  # (Bk,)
-                scores = scores.to(dtype).masked_fill_(cols > rows, float("-inf"))
-                if state is None:
-                    state = SoftmaxState.initial((G, i1 - i0), Dv, dtype=dtype, device=q.device)
-                state = online_softmax_update(state, scores, vj.to(dtype))
-            else:
-                state = _fold_tile(state, scores, vj, dtype)
-        if state is not None:
-            out[:, i0:i1] = state.output()  # (G, Bq, Dv)
+    out = _FlashAttention.apply(q3, k3, v3, bool(causal), Bq, Bk, float(scale))  # (G, T, Dv)
     return out.view(*lead, T, Dv)  # (G, T, Dv) -> (..., T, Dv)

@@ -13,12 +13,15 @@ from hypothesis import strategies as st
 
 from attention import (
     SoftmaxState,
+    causal_mask,
     combine_softmax_states,
+    count_flops,
     flash_attention,
     online_softmax_update,
     peak_memory,
     scaled_dot_product_attention,
 )
+from attention.allocations import largest_allocation
 
 F64 = torch.float64
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -28,6 +31,18 @@ def qkv(*lead, T, S, Dk, Dv, dtype=F64, std=1.0, device="cpu"):
     q = torch.randn(*lead, T, Dk, dtype=dtype, device=device) * std
     k = torch.randn(*lead, S, Dk, dtype=dtype, device=device) * std
     return q, k, torch.randn(*lead, S, Dv, dtype=dtype, device=device)
+
+
+def bottom_right(T, S, device="cpu"):
+    """The causal mask with the queries as the last T positions: query i sees keys j <= i + S - T
+    (for T > S the first T - S queries see none)."""
+    return torch.ones(T, S, dtype=torch.bool, device=device).tril(S - T)
+
+
+def reference(q, k, v, causal=False, scale=None):
+    """The package's materialised attention (zero rows, not NaN, where a query sees no key)."""
+    mask = bottom_right(q.shape[-2], k.shape[-2], q.device) if causal else None
+    return scaled_dot_product_attention(q, k, v, mask, scale=scale)[0]
 
 
 @settings(max_examples=40, deadline=None)
@@ -48,28 +63,47 @@ def test_flash_matches_torch_sdpa_for_awkward_shapes(
     torch.manual_seed(seed)
     q, k, v = qkv(2, heads, T=T, S=S, Dk=Dk, Dv=Dv, std=1.5)
     out = flash_attention(q, k, v, causal=causal, block_size=(block_q, block_k))
-    ref = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
-    torch.testing.assert_close(out, ref, atol=1e-12, rtol=1e-10)
+    torch.testing.assert_close(out, reference(q, k, v, causal), atol=1e-12, rtol=1e-10)
+    if not causal:
+        torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v))
 
 
 @pytest.mark.parametrize("causal", [False, True])
 def test_flash_matches_reference_for_every_block_size_from_1_to_S_plus_3(causal):
     T, S = 13, 11
     q, k, v = qkv(2, 3, T=T, S=S, Dk=8, Dv=5)
-    ref = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    ref = reference(q, k, v, causal)
     for block in range(1, S + 4):
         out = flash_attention(q, k, v, causal=causal, block_size=block)
         torch.testing.assert_close(out, ref, atol=1e-12, rtol=1e-10, msg=f"block_size={block}")
 
 
-@pytest.mark.parametrize(("T", "S"), [(9, 4), (4, 9), (7, 7)])
-def test_causal_mask_is_top_left_aligned_like_torch(T, S):
+@pytest.mark.parametrize(("T", "S"), [(4, 9), (7, 7), (1, 6)])
+def test_causal_mask_is_bottom_right_like_causal_mask_and_torch_lower_right(T, S):
+    from torch.nn.attention.bias import causal_lower_right
+
     q, k, v = qkv(2, T=T, S=S, Dk=6, Dv=3)
-    keep = torch.ones(T, S, dtype=torch.bool).tril()  # query i attends keys j <= i
-    ref, _ = scaled_dot_product_attention(q, k, v, keep)
     out = flash_attention(q, k, v, causal=True, block_size=(2, 3))
+    ref, _ = scaled_dot_product_attention(q, k, v, causal_mask(T, S))
     torch.testing.assert_close(out, ref, atol=1e-12, rtol=1e-10)
-    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, is_causal=True))
+    lower_right = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(T, S))
+    torch.testing.assert_close(out, lower_right)
+    if T != S:  # torch's is_causal=True aligns the triangle at the top left instead
+        top_left = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        assert not torch.allclose(out, top_left)
+
+
+def test_causal_with_more_queries_than_keys_gives_zero_rows():
+    q, k, v = qkv(2, T=9, S=4, Dk=6, Dv=3)  # queries 0..4 see no key, 5..8 see 1..4 keys
+    out = flash_attention(q, k, v, causal=True, block_size=(2, 3))
+    assert torch.equal(out[:, :5], torch.zeros_like(out[:, :5]))
+    torch.testing.assert_close(out, reference(q, k, v, causal=True), atol=1e-12, rtol=1e-10)
+
+
+def test_decoding_one_query_against_a_cache_sees_every_key():
+    q, k, v = qkv(1, 2, T=1, S=12, Dk=8, Dv=8)  # the newest token against 12 cached keys
+    out = flash_attention(q, k, v, causal=True, block_size=5)
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v))
 
 
 def test_causal_output_ignores_future_keys():
@@ -89,8 +123,8 @@ def test_flash_is_stable_and_as_accurate_as_torch_for_large_logits_in_float32(ca
     q = q * 300.0  # logits of ~1e3: exp overflows float32 beyond 88
     out = flash_attention(q, k, v, causal=causal, block_size=(16, 8))
     assert torch.isfinite(out).all()
-    exact = F.scaled_dot_product_attention(q.double(), k.double(), v.double(), is_causal=causal)
-    torch_err = (F.scaled_dot_product_attention(q, k, v, is_causal=causal) - exact).abs().max()
+    exact = reference(q.double(), k.double(), v.double(), causal)
+    torch_err = (reference(q, k, v, causal) - exact).abs().max()
     assert (out - exact).abs().max() <= 3 * torch_err + 1e-6  # float32 rounding, no worse
 
 
@@ -106,6 +140,22 @@ def test_flash_bfloat16_keeps_its_softmax_state_in_float32():
     assert out.dtype == torch.bfloat16
     ref = F.scaled_dot_product_attention(q, k, v)
     torch.testing.assert_close(out.float(), ref, atol=3e-2, rtol=3e-2)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_flash_half_precision_scores_are_float32_so_large_logits_stay_accurate(dtype):
+    # logits of ~100: rounded to 16 bits they are off by up to 0.5 (bf16), so exp(s - m) by
+    # e^0.5; float32 score tiles leave only the output's own rounding
+    torch.manual_seed(0)
+    q, k, v = qkv(1, 2, T=64, S=64, Dk=16, Dv=16, dtype=torch.float32)
+    q = q * 25.0
+    q, k, v = (t.to(dtype) for t in (q, k, v))
+    exact = reference(q.double(), k.double(), v.double())
+    out = flash_attention(q, k, v, block_size=16)
+    rounding = (exact.to(dtype).double() - exact).abs().max()  # the best any dtype output can do
+    scores_16 = torch.softmax((q @ k.transpose(-2, -1)) * 0.25, dim=-1) @ v  # 16-bit scores
+    assert (out.double() - exact).abs().max() <= 2 * rounding
+    assert (scores_16.double() - exact).abs().max() > 10 * rounding
 
 
 def test_flash_broadcasts_leading_dims_and_takes_a_scale():
@@ -229,10 +279,86 @@ def test_flash_on_cuda_bfloat16_matches_torch_sdpa(causal):
     assert peak_memory(lambda: flash_attention(q, k, v, block_size=(128, 256))) < matrix / 2
 
 
-def test_flash_attention_refuses_inputs_that_require_grad():
-    q = torch.randn(1, 4, 8, requires_grad=True)
-    k, v = torch.randn(1, 6, 8), torch.randn(1, 6, 8)
-    with pytest.raises(ValueError, match="forward pass only"):
-        flash_attention(q, k, v)
-    with torch.no_grad():
-        assert flash_attention(q, k, v).shape == (1, 4, 8)
+# ------------------------------------------------------------------------ the backward pass
+
+
+@pytest.mark.parametrize(("T", "S", "causal"), [(5, 7, True), (7, 5, True), (6, 6, False)])
+def test_flash_passes_gradcheck_in_float64(T, S, causal):
+    q, k, v = (t.requires_grad_() for t in qkv(1, T=T, S=S, Dk=3, Dv=2))
+    assert torch.autograd.gradcheck(
+        lambda q, k, v: flash_attention(q, k, v, causal=causal, block_size=(2, 3)), (q, k, v)
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    T=st.integers(1, 17),
+    S=st.integers(1, 17),
+    heads=st.integers(1, 3),
+    block_q=st.integers(1, 20),
+    block_k=st.integers(1, 20),
+    causal=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_flash_gradients_equal_autograd_through_the_reference(
+    T, S, heads, block_q, block_k, causal, seed
+):
+    torch.manual_seed(seed)
+    q, k, v = (t.requires_grad_() for t in qkv(2, heads, T=T, S=S, Dk=5, Dv=4, std=1.5))
+    out = flash_attention(q, k, v, causal=causal, block_size=(block_q, block_k))
+    ref = reference(q, k, v, causal)
+    g = torch.randn_like(out)
+    got = torch.autograd.grad(out, (q, k, v), g, allow_unused=True)
+    want = torch.autograd.grad(ref, (q, k, v), g, allow_unused=True)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
+
+
+def test_flash_gradients_reach_broadcast_inputs():
+    q = torch.randn(2, 3, 5, 4, dtype=F64, requires_grad=True)
+    k = torch.randn(1, 3, 6, 4, dtype=F64, requires_grad=True)
+    v = torch.randn(2, 1, 6, 2, dtype=F64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda q, k, v: flash_attention(q, k, v, block_size=2), (q, k, v)
+    )
+
+
+def test_flash_saves_only_a_logsumexp_per_query_for_backward():
+    B, H, T, S, D = 1, 2, 256, 192, 16
+    q, k, v = (t.float().requires_grad_() for t in qkv(B, H, T=T, S=S, Dk=D, Dv=D))
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        out = flash_attention(q, k, v, block_size=64)
+    inputs = {t.untyped_storage().data_ptr() for t in (q, k, v, out)}
+    extra = [t for t in saved if t.untyped_storage().data_ptr() not in inputs]
+    assert [tuple(t.shape) for t in extra] == [(B * H, T)]  # the logsumexp: O(T), not O(T S)
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        saved.clear()
+        reference(q, k, v)  # materialised attention keeps the (T, S) weights for backward
+    assert max(t.numel() for t in saved) == B * H * T * S
+
+
+def test_flash_forward_and_backward_never_allocate_a_score_matrix():
+    q, k, v = (t.float().requires_grad_() for t in qkv(1, 2, T=512, S=384, Dk=16, Dv=16))
+
+    def train_step(fn):
+        fn(q, k, v).sum().backward()
+
+    flash = largest_allocation(train_step, lambda q, k, v: flash_attention(q, k, v, block_size=64))
+    assert flash.nbytes == 2 * 512 * 16 * 4  # the (G, T, Dk) gradient of q, not a score tile
+    naive = largest_allocation(train_step, reference)
+    assert naive.nbytes == 2 * 512 * 384 * 4  # the (B, H, T, S) scores, in float32
+
+
+def test_flash_forward_plus_backward_flops_are_seven_sixths_of_materialised():
+    # forward 2 matmuls; backward 5 (the scores are recomputed) against materialised 2 + 4
+    B, H, T, S, D = 1, 2, 96, 80, 8
+    q, k, v = (t.requires_grad_() for t in qkv(B, H, T=T, S=S, Dk=D, Dv=D))
+
+    def train_step(fn):
+        fn(q, k, v).sum().backward()
+
+    flash = count_flops(train_step, lambda q, k, v: flash_attention(q, k, v, block_size=32))
+    naive = count_flops(train_step, reference)
+    assert naive == 12 * B * H * T * S * D
+    assert flash == 14 * B * H * T * S * D
