@@ -140,23 +140,50 @@ class RNNSeq2Seq(nn.Module):
         summary = torch.cat([last[0], last[1]], dim=-1)  # (2, B, H) -> (B, 2H)
         return memory, summary
 
-    def _decode(
+    def decode(
         self,
         tgt: torch.Tensor,
         memory: torch.Tensor,
         summary: torch.Tensor,
-        src_mask: torch.Tensor,
-        state: torch.Tensor,
-        need_weights: bool,
+        src: torch.Tensor,
+        state: torch.Tensor | None = None,
+        need_weights: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """Run the decoder over ``tgt`` from ``state``: logits, weights and the new state."""
+        """Run the decoder over ``tgt``, reading the source through ``encode``'s outputs.
+
+        Without attention only ``summary`` is read (``memory`` is ignored); with attention,
+        each step reads ``memory`` through its weights, ``summary`` only starts the GRU.
+
+        Args:
+            tgt: target ids starting with BOS (teacher forcing), or the newest id when
+                decoding step by step with ``state``.
+            memory: the encoder states from ``encode``.
+            summary: the fixed-size summary from ``encode``.
+            src: the source ids (for the padding mask of the keys).
+            state: the decoder GRU's state after the previous ids; None starts from
+                ``tanh(W_s summary)``.
+            need_weights: False returns None for the weights.
+
+        Returns:
+            ``(logits, weights, state)``: next-token logits at every position, the attention
+            weights (None without attention) and the state after the last position.
+
+        Shapes:
+            tgt ``(B, T)``, memory ``(B, S, 2H)``, summary ``(B, 2H)``, src ``(B, S)``, state
+            ``(1, B, H)`` -> logits ``(B, T, V_tgt)``, weights ``(B, T, S)``, state ``(1, B, H)``.
+
+        Introduced in chapter 01 (from seq2seq to attention).
+        """
+        if state is None:
+            state = torch.tanh(self.init_proj(summary))[None]  # (B, 2H) -> (1, B, H)
         s, state = self.decoder(self.tgt_embed(tgt), state)  # (B, T, H), (1, B, H)
         if self.attention is None:
             context = summary[:, None].expand(-1, s.shape[1], -1)  # (B, 2H) -> (B, T, 2H)
             weights = None
         else:
+            key_mask = (src != self.pad_id)[:, None, :]  # (B, S) -> (B, 1, S)
             context, weights = self.attention(
-                s, memory, memory, src_mask[:, None, :], need_weights
+                s, memory, memory, key_mask, need_weights
             )  # (B, T, 2H), (B, T, S)
         attentional = torch.tanh(self.combine(torch.cat([s, context], dim=-1)))  # (B, T, H)
         return self.lm_head(attentional), weights, state  # (B, T, V), (B, T, S), (1, B, H)
@@ -181,10 +208,7 @@ class RNNSeq2Seq(nn.Module):
         """
         self._check_ids("tgt", tgt)
         memory, summary = self.encode(src)  # (B, S, 2H), (B, 2H)
-        state = torch.tanh(self.init_proj(summary))[None]  # (B, 2H) -> (1, B, H)
-        logits, weights, _ = self._decode(
-            tgt, memory, summary, src != self.pad_id, state, need_weights
-        )
+        logits, weights, _ = self.decode(tgt, memory, summary, src, need_weights=need_weights)
         return logits, weights
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
@@ -217,15 +241,13 @@ class RNNSeq2Seq(nn.Module):
         self.eval()
         try:
             memory, summary = self.encode(src)  # (B, S, 2H), (B, 2H)
-            state = torch.tanh(self.init_proj(summary))[None]  # (1, B, H)
+            state = None  # the decoder starts from tanh(W_s summary)
             B = src.shape[0]  # batch
             token = torch.full((B, 1), bos_id, dtype=torch.long, device=src.device)  # (B, 1)
             done = torch.zeros(B, dtype=torch.bool, device=src.device)
             out = []
             for _ in range(max_len):
-                logits, _, state = self._decode(
-                    token, memory, summary, src != self.pad_id, state, False
-                )  # (B, 1, V)
+                logits, _, state = self.decode(token, memory, summary, src, state, False)
                 token = logits.argmax(dim=-1).masked_fill(done[:, None], self.pad_id)  # (B, 1)
                 out.append(token)
                 done |= token[:, 0] == eos_id

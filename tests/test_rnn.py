@@ -82,23 +82,28 @@ def test_rnn_dot_model_scores_are_scaled_dot_products():
     assert_close(model.forward_with_weights(src, tgt)[1], torch.softmax(scores, dim=-1))
 
 
-def test_rnn_without_attention_sees_the_source_only_through_the_summary(monkeypatch):
-    """The bottleneck: replace every encoder state but keep the summary, and nothing changes."""
-    model, src, tgt = model_and_batch("none")
-    expected = model(src, tgt)
-    real_encode = model.encode
+@pytest.mark.parametrize("kind", ATTENTION_KINDS)
+def test_rnn_without_attention_sees_the_source_only_through_the_summary(kind):
+    """The bottleneck: replace every encoder state but keep the summary; only attention sees it."""
+    model, src, tgt = model_and_batch(kind)
+    memory, summary = model.encode(src)
+    logits, _, _ = model.decode(tgt, memory, summary, src)
+    noise = torch.randn_like(memory) * 100
+    logits_noise, _, _ = model.decode(tgt, noise, summary, src)
+    assert torch.equal(logits_noise, logits) == (kind == "none")
 
-    def encode_with_noise(src):
-        memory, summary = real_encode(src)
-        return torch.randn_like(memory) * 100, summary
 
-    monkeypatch.setattr(model, "encode", encode_with_noise)
-    assert torch.equal(model(src, tgt), expected)
-    attentive, _, _ = model_and_batch("additive")
-    expected = attentive(src, tgt)
-    real_encode = attentive.encode
-    monkeypatch.setattr(attentive, "encode", encode_with_noise)
-    assert not torch.allclose(attentive(src, tgt), expected)
+def test_rnn_decode_step_by_step_equals_teacher_forcing():
+    model, src, tgt = model_and_batch("additive")
+    memory, summary = model.encode(src)
+    full, weights, _ = model.decode(tgt, memory, summary, src)
+    state, steps, step_weights = None, [], []
+    for t in range(tgt.shape[1]):
+        logits, w, state = model.decode(tgt[:, t : t + 1], memory, summary, src, state)
+        steps.append(logits)
+        step_weights.append(w)
+    assert_close(torch.cat(steps, dim=1), full)
+    assert_close(torch.cat(step_weights, dim=1), weights)
 
 
 @pytest.mark.parametrize("kind", ATTENTION_KINDS)
