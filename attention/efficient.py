@@ -29,21 +29,21 @@ def _fold_tile(state: SoftmaxState | None, scores: torch.Tensor, v: torch.Tensor
     ``torch.softmax`` computes max, exp, sum and division in one fused pass, about twice as fast
     on a CPU as ``exp`` alone. Its largest weight per row is ``exp(0) / l``, which gives the
     tile's own sum ``l`` back; the tile's state is then merged as ``combine_softmax_states``
-    does, in place on the ``(G, Bq, Dv)`` accumulator. On the CPU the weights overwrite the
+    does, in place on the ``(BH, Bq, Dv)`` accumulator. On the CPU the weights overwrite the
     scores (the kernel finishes reading a row before writing it): one tile buffer, not two.
     """
-    m_b = scores.amax(dim=-1)  # (G, Bq): the tile's max
+    m_b = scores.amax(dim=-1)  # (BH, Bq): the tile's max
     if scores.device.type == "cpu":
-        p = torch.softmax(scores, dim=-1, out=scores)  # (G, Bq, Bk) = exp(s - m_b) / l_b
+        p = torch.softmax(scores, dim=-1, out=scores)  # (BH, Bq, Bk) = exp(s - m_b) / l_b
     else:
-        p = torch.softmax(scores, dim=-1)  # (G, Bq, Bk)
-    l_b = p.amax(dim=-1).reciprocal_()  # (G, Bq): 1 / (exp(0) / l_b) = l_b
-    pv = torch.bmm(p, v)  # (G, Bq, Bk) @ (G, Bk, Dv) -> (G, Bq, Dv), = acc_b / l_b
+        p = torch.softmax(scores, dim=-1)  # (BH, Bq, Bk)
+    l_b = p.amax(dim=-1).reciprocal_()  # (BH, Bq): 1 / (exp(0) / l_b) = l_b
+    pv = torch.bmm(p, v)  # (BH, Bq, Bk) @ (BH, Bk, Dv) -> (BH, Bq, Dv), = acc_b / l_b
     if state is None:
         return SoftmaxState(m_b, l_b, pv.mul_(l_b[..., None]))
-    row_max = torch.maximum(state.row_max, m_b)  # (G, Bq)
+    row_max = torch.maximum(state.row_max, m_b)  # (BH, Bq)
     scale_old, scale_b = torch.exp(state.row_max - row_max), torch.exp(m_b - row_max)
-    row_sum = torch.addcmul(state.row_sum * scale_old, l_b, scale_b)  # (G, Bq)
+    row_sum = torch.addcmul(state.row_sum * scale_old, l_b, scale_b)  # (BH, Bq)
     acc = state.acc.mul_(scale_old[..., None]).addcmul_(pv, (l_b * scale_b)[..., None])
     return SoftmaxState(row_max, row_sum, acc)
 
@@ -72,49 +72,49 @@ def _mask_tile(scores: torch.Tensor, i0: int, j0: int, offset: int) -> torch.Ten
     Bq, Bk = scores.shape[-2:]
     rows = torch.arange(i0 + offset, i0 + offset + Bq, device=scores.device)[:, None]  # (Bq, 1)
     cols = torch.arange(j0, j0 + Bk, device=scores.device)  # (Bk,)
-    return scores.masked_fill_(cols > rows, _NEG_INF)  # (G, Bq, Bk)
+    return scores.masked_fill_(cols > rows, _NEG_INF)  # (BH, Bq, Bk)
 
 
 def _flash_forward(q, k, v, causal: bool, Bq: int, Bk: int, scale: float):
-    """FlashAttention-2's forward pass (Dao 2023, Algorithm 1) on ``(G, T, D)`` tensors.
+    """FlashAttention-2's forward pass (Dao 2023, Algorithm 1) on ``(BH, T, D)`` tensors.
 
     Outer loop over query blocks, inner over key blocks; the output of a query block is divided
     by its sum once, after its last key block. Returns ``out`` and the logsumexp ``L`` per query
     (``-inf`` for a query that may see no key), which is all the backward pass keeps.
     """
-    G, T, S = q.shape[0], q.shape[1], k.shape[1]  # (batch x heads), query tokens, key tokens
+    BH, T, S = q.shape[0], q.shape[1], k.shape[1]  # batch x heads, query tokens, key tokens
     dtype = _tile_dtype(q.dtype)
     offset = S - T  # causal, bottom right: query i sees keys j <= i + S - T
-    out = q.new_zeros(G, T, v.shape[-1])  # stays 0 for a query that sees no key
-    lse = torch.full((G, T), _NEG_INF, dtype=dtype, device=q.device)
-    tile = torch.empty(G * min(Bq, T) * min(Bk, S), dtype=dtype, device=q.device)  # reused
-    kt = k.transpose(1, 2)  # (G, Dk, S), a view
+    out = q.new_zeros(BH, T, v.shape[-1])  # stays 0 for a query that sees no key
+    lse = torch.full((BH, T), _NEG_INF, dtype=dtype, device=q.device)
+    tile = torch.empty(BH * min(Bq, T) * min(Bk, S), dtype=dtype, device=q.device)  # reused
+    kt = k.transpose(1, 2)  # (BH, Dk, S), a view
     for i0 in range(0, T, Bq):
         i1 = min(i0 + Bq, T)
-        qi = q[:, i0:i1].to(dtype) * scale  # (G, Bq, Dk); scaling q is cheaper than the tile
+        qi = q[:, i0:i1].to(dtype) * scale  # (BH, Bq, Dk); scaling q is cheaper than the tile
         stop = max(0, min(S, i1 + offset)) if causal else S  # later keys: masked for the block
         state = None
         for j0 in range(0, stop, Bk):
             j1 = min(j0 + Bk, stop)
-            scores = tile[: G * (i1 - i0) * (j1 - j0)].view(G, i1 - i0, j1 - j0)
-            torch.bmm(qi, kt[:, :, j0:j1].to(dtype), out=scores)  # (G, Bq, Dk) @ (G, Dk, Bk)
-            vj = v[:, j0:j1].to(dtype)  # (G, Bk, Dv)
+            scores = tile[: BH * (i1 - i0) * (j1 - j0)].view(BH, i1 - i0, j1 - j0)
+            torch.bmm(qi, kt[:, :, j0:j1].to(dtype), out=scores)  # (BH, Bq, Dk) @ (BH, Dk, Bk)
+            vj = v[:, j0:j1].to(dtype)  # (BH, Bk, Dv)
             if causal and j1 - 1 > i0 + offset:  # the tile straddles the diagonal
                 if state is None:
                     state = SoftmaxState.initial(
-                        (G, i1 - i0), v.shape[-1], dtype=dtype, device=q.device
+                        (BH, i1 - i0), v.shape[-1], dtype=dtype, device=q.device
                     )
                 state = online_softmax_update(state, _mask_tile(scores, i0, j0, offset), vj)
             else:
                 state = _fold_tile(state, scores, vj)
         if state is not None:
-            out[:, i0:i1] = state.output()  # (G, Bq, Dv): the one division
+            out[:, i0:i1] = state.output()  # (BH, Bq, Dv): the one division
             lse[:, i0:i1] = state.row_max + state.row_sum.log()  # log 0 = -inf: no key seen
     return out, lse
 
 
 def _flash_backward(dout, q, k, v, out, lse, causal: bool, Bq: int, Bk: int, scale: float):
-    """FlashAttention-2's backward pass (Dao 2023, Algorithm 2) on ``(G, T, D)`` tensors.
+    """FlashAttention-2's backward pass (Dao 2023, Algorithm 2) on ``(BH, T, D)`` tensors.
 
     Outer loop over key blocks, inner over query blocks. Each tile of probabilities is
     recomputed from the scores and the saved logsumexp, ``P = exp(S - L)``; with
@@ -124,27 +124,27 @@ def _flash_backward(dout, q, k, v, out, lse, causal: bool, Bq: int, Bk: int, sca
     T, S = q.shape[1], k.shape[1]  # query tokens, key tokens
     dtype = _tile_dtype(q.dtype)
     offset = S - T
-    delta = (dout.to(dtype) * out.to(dtype)).sum(dim=-1)  # (G, T): D = rowsum(dO * O)
+    delta = (dout.to(dtype) * out.to(dtype)).sum(dim=-1)  # (BH, T): D = rowsum(dO * O)
     lse = lse.masked_fill(lse == _NEG_INF, math.inf)  # a query that saw no key: P = 0, not NaN
-    dq = torch.zeros(q.shape, dtype=dtype, device=q.device)  # (G, T, Dk)
-    dk = torch.zeros(k.shape, dtype=dtype, device=q.device)  # (G, S, Dk)
-    dv = torch.zeros(v.shape, dtype=dtype, device=q.device)  # (G, S, Dv)
+    dq = torch.zeros(q.shape, dtype=dtype, device=q.device)  # (BH, T, Dk)
+    dk = torch.zeros(k.shape, dtype=dtype, device=q.device)  # (BH, S, Dk)
+    dv = torch.zeros(v.shape, dtype=dtype, device=q.device)  # (BH, S, Dv)
     for j0 in range(0, S, Bk):
         j1 = min(j0 + Bk, S)
-        kj, vj = k[:, j0:j1].to(dtype), v[:, j0:j1].to(dtype)  # (G, Bk, Dk), (G, Bk, Dv)
+        kj, vj = k[:, j0:j1].to(dtype), v[:, j0:j1].to(dtype)  # (BH, Bk, Dk), (BH, Bk, Dv)
         first = max(0, j0 - offset) if causal else 0  # earlier queries see none of these keys
         for i0 in range(first, T, Bq):
             i1 = min(i0 + Bq, T)
-            qi, doi = q[:, i0:i1].to(dtype), dout[:, i0:i1].to(dtype)  # (G, Bq, Dk), (G, Bq, Dv)
-            s = torch.bmm(qi * scale, kj.transpose(1, 2))  # (G, Bq, Bk): the scores, recomputed
+            qi, doi = q[:, i0:i1].to(dtype), dout[:, i0:i1].to(dtype)  # (BH, Bq, Dk), (BH, Bq, Dv)
+            s = torch.bmm(qi * scale, kj.transpose(1, 2))  # (BH, Bq, Bk): the scores, recomputed
             if causal and j1 - 1 > i0 + offset:
                 _mask_tile(s, i0, j0, offset)
-            p = s.sub_(lse[:, i0:i1, None]).exp_()  # (G, Bq, Bk) = P, in the scores' buffer
-            dv[:, j0:j1] += torch.bmm(p.transpose(1, 2), doi)  # (G, Bk, Bq) @ (G, Bq, Dv)
-            ds = torch.bmm(doi, vj.transpose(1, 2))  # (G, Bq, Bk) = dP = dO V^T
+            p = s.sub_(lse[:, i0:i1, None]).exp_()  # (BH, Bq, Bk) = P, in the scores' buffer
+            dv[:, j0:j1] += torch.bmm(p.transpose(1, 2), doi)  # (BH, Bk, Bq) @ (BH, Bq, Dv)
+            ds = torch.bmm(doi, vj.transpose(1, 2))  # (BH, Bq, Bk) = dP = dO V^T
             ds.sub_(delta[:, i0:i1, None]).mul_(p)  # dS = P * (dP - D)
-            dq[:, i0:i1] += torch.bmm(ds, kj).mul_(scale)  # (G, Bq, Bk) @ (G, Bk, Dk)
-            dk[:, j0:j1] += torch.bmm(ds.transpose(1, 2), qi).mul_(scale)  # (G, Bk, Dk)
+            dq[:, i0:i1] += torch.bmm(ds, kj).mul_(scale)  # (BH, Bq, Bk) @ (BH, Bk, Dk)
+            dk[:, j0:j1] += torch.bmm(ds.transpose(1, 2), qi).mul_(scale)  # (BH, Bk, Dk)
     return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype)
 
 
@@ -181,11 +181,11 @@ def flash_attention(
     including lengths that are not multiples of the block sizes. This is FlashAttention-2's
     schedule: queries are cut into blocks of ``Bq``; for each, the keys are visited in blocks of
     ``Bk`` and folded into a ``SoftmaxState``, and the output is divided once at the end. Extra
-    memory is one ``(G, Bq, Bk)`` tile plus the ``(G, Bq, Dv)`` state, where ``G`` is the number
-    of (batch, head) pairs, instead of ``(G, T, S)``. Tiling saves memory (and, on a GPU, memory
+    memory is one ``(BH, Bq, Bk)`` tile plus the ``(BH, Bq, Dv)`` state, where ``BH`` is the number
+    of (batch, head) pairs, instead of ``(BH, T, S)``. Tiling saves memory (and, on a GPU, memory
     traffic), not work: the forward FLOPs are those of ordinary attention.
 
-    Differentiable: the forward pass saves only the logsumexp of each query (``G x T`` numbers)
+    Differentiable: the forward pass saves only the logsumexp of each query (``B x H x T`` numbers)
     besides its inputs and output, and the backward pass recomputes each tile of
     probabilities from it (FlashAttention-2, Algorithm 2): 5 tile matmuls instead of 4, so
     forward + backward cost 14 T S D FLOPs per head (with ``Dk = Dv = D``) against 12 for
@@ -232,9 +232,9 @@ def flash_attention(
     T, S = q.shape[-2], k.shape[-2]  # query tokens, key tokens
     Dk, Dv = q.shape[-1], v.shape[-1]  # key width, value width
     lead = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])  # (B, H) or ...
-    G = math.prod(lead)  # batch x heads: each tile is one batched matmul over G
-    q3 = q.expand(*lead, T, Dk).reshape(G, T, Dk)  # (..., T, Dk) -> (G, T, Dk)
-    k3 = k.expand(*lead, S, Dk).reshape(G, S, Dk)  # (..., S, Dk) -> (G, S, Dk)
-    v3 = v.expand(*lead, S, Dv).reshape(G, S, Dv)  # (..., S, Dv) -> (G, S, Dv)
-    out = _FlashAttention.apply(q3, k3, v3, bool(causal), Bq, Bk, float(scale))  # (G, T, Dv)
-    return out.view(*lead, T, Dv)  # (G, T, Dv) -> (..., T, Dv)
+    BH = math.prod(lead)  # batch x heads: each tile is one batched matmul over BH
+    q3 = q.expand(*lead, T, Dk).reshape(BH, T, Dk)  # (..., T, Dk) -> (BH, T, Dk)
+    k3 = k.expand(*lead, S, Dk).reshape(BH, S, Dk)  # (..., S, Dk) -> (BH, S, Dk)
+    v3 = v.expand(*lead, S, Dv).reshape(BH, S, Dv)  # (..., S, Dv) -> (BH, S, Dv)
+    out = _FlashAttention.apply(q3, k3, v3, bool(causal), Bq, Bk, float(scale))  # (BH, T, Dv)
+    return out.view(*lead, T, Dv)  # (BH, T, Dv) -> (..., T, Dv)
