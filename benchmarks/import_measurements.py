@@ -86,6 +86,7 @@ def parse_log(text: str) -> dict:
         "sdpa_backend": ast.literal_eval(backend[1]),
         "matmul_tflops": round(float(ceiling[1]) / 1e3, 4),
         "run": {
+            "matmul_tflops": round(float(ceiling[1]) / 1e3, 4),  # this run's bf16 matmul ceiling
             "batch": int(header["B"]),
             "heads": int(header["H"]),
             "head_dim": int(header["d"]),
