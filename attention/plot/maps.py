@@ -17,17 +17,19 @@ from .style import FONT_PT, MAX_COLS, WIDTH, subplots, wrap
 def _label_ticks(ax: Axes, axis: str, labels: Sequence[str], length_in: float) -> None:
     """Label every position, or every k-th one when the labels would not fit ``length_in``.
 
-    A label needs about 1.5 font sizes of height (y axis, or x axis when rotated); on the x axis
-    labels longer than the room per position are rotated by 45 degrees.
+    A label needs about 1.5 font sizes across the axis (y axis, or x labels rotated by 45
+    degrees); x labels stay upright when the widest (0.6 em per character) fits its position.
     """
     n = len(labels)
     room = length_in * 72 / n  # points per position
-    step = max(1, math.ceil(1.5 * FONT_PT / room))
+    rotate = False
+    if axis == "x":
+        widest = max((len(str(label)) for label in labels), default=0) * 0.6 * FONT_PT
+        rotate = widest + 0.3 * FONT_PT > room
+    step = max(1, math.ceil(1.5 * FONT_PT / room)) if rotate or axis == "y" else 1
     positions = list(range(0, n, step))
     shown = [labels[i] for i in positions]
     if axis == "x":
-        widest = max((len(str(label)) for label in shown), default=0) * 0.6 * FONT_PT
-        rotate = widest > 0.9 * room * step
         ha = "right" if rotate else "center"
         ax.set_xticks(positions, shown, rotation=45 if rotate else 0, ha=ha)
     else:
@@ -186,7 +188,8 @@ def show_heatmaps(
     lines = math.ceil(cols / grid_cols)  # lines of the grid per row of maps
     grid_rows = rows * lines
     map_width = (width - 1.5) / grid_cols  # inches left for one map (labels and colour bar aside)
-    map_height = min(max(map_width * T / S, 1.2), 4.0)
+    row_room = T * 1.5 * FONT_PT / 72 if y_labels is not None else 1.2  # inches the labels need
+    map_height = min(max(map_width * T / S, 1.2, row_room), max(map_width, row_room), 4.0)
     height = grid_rows * (map_height + 0.55) + (0.45 if title else 0.0) + 0.9
     fig, axes = subplots(
         grid_rows,
