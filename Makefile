@@ -14,12 +14,16 @@ NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize
 LEARNER := _build/learner
 # Your own copy of the learner edition: `make lab` fills it once and never overwrites a file in it.
 WORK   ?= my-notebooks
+# The Chinese edition: catalogs in locale/zh_CN, the site in _build/html-zh, published under zh/
+# (scripts/translations.py; _config.yml's course_editions names each edition's folder).
+ZH      := zh_CN
+HTML_ZH := _build/html-zh
 
 .DEFAULT_GOAL := help
-.PHONY: help install book test lint notebooks learner student lab serve clean
+.PHONY: help install book book-zh translations test lint notebooks learner learner-zh student lab serve clean
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || { \
@@ -41,10 +45,20 @@ book: $(STAMP)  ## build the website from the committed outputs into _build/html
 	$(BIN)/jupyter-book build -W -n --keep-going .
 	@echo; echo "The website is built: open file://$(CURDIR)/_build/html/index.html (or run 'make serve')"
 
-test: $(STAMP)  ## lint, build the site (-W), unit tests, nbval (strict) and browser tests
+book-zh: $(STAMP)  ## build the Chinese website (same notebooks, locale/zh_CN) into _build/html-zh
+	$(BIN)/python scripts/translations.py build $(ZH) --out $(HTML_ZH) --strict
+	@# The published layout, locally: the English site's zh/ is the Chinese site (EN ⇄ 中文 links).
+	@mkdir -p _build/html && ln -sfn ../html-zh _build/html/zh
+	@echo; echo "The Chinese website is built: open file://$(CURDIR)/_build/html/zh/index.html"
+
+translations: $(STAMP)  ## regenerate the catalogs from the sources, update locale/*/LC_MESSAGES/*.po
+	$(BIN)/python scripts/translations.py update
+
+test: $(STAMP)  ## lint, build both sites (-W: English, Chinese), unit tests, nbval, browser tests
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/jupyter-book build -W -n --keep-going .
+	$(BIN)/python scripts/translations.py build $(ZH) --out $(HTML_ZH) --strict
 	$(BIN)/pytest $(NBVAL) tests notebooks
 
 lint: $(STAMP)  ## ruff check and format check of the package, tests and notebooks
@@ -59,6 +73,9 @@ notebooks: $(STAMP)  ## re-execute every notebook in place and store its outputs
 
 learner: $(STAMP)  ## the learner edition (plain Jupyter/Colab, no solutions): _build/learner/ and a zip
 	$(BIN)/python scripts/learner_edition.py --out $(LEARNER)
+
+learner-zh: $(STAMP)  ## the learner edition in Chinese (prose from locale/zh_CN): _build/learner-zh/
+	$(BIN)/python scripts/learner_edition.py --language $(ZH) --out _build/learner-zh
 
 student: learner  ## the former name of `make learner`
 

@@ -20,8 +20,10 @@ code ones (the Colab install cell) are kept, since a notebook must still run top
 A construct the converter does not know stops it with the notebook and cell named, rather than
 leaking raw MyST into the learner edition.
 
-Usage: python scripts/learner_edition.py [--root .] [--out _build/learner]
-It writes OUT/notebooks/NN_*.ipynb and OUT/learner-notebooks.zip.
+Usage: python scripts/learner_edition.py [--root .] [--out _build/learner] [--language zh_CN]
+It writes OUT/notebooks/NN_*.ipynb and OUT/learner-notebooks.zip. With ``--language``, the prose
+is taken from that language's catalogs (locale/, scripts/translations.py) before the conversion,
+and the links go to that edition of the website; code cells and outputs are the same.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import re
 import sys
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from html import escape
@@ -59,6 +62,87 @@ ADMONITIONS = {  # docutils' admonitions: each becomes a block quote with its ti
     "error",
 }  # fmt: skip
 ADMONITION_TITLES = {"seealso": "See also"}
+SOURCE_LANGUAGE = "en"
+
+
+@dataclass(frozen=True)
+class Words:
+    """The words the learner edition writes itself, in one language.
+
+    Exercise, figure and admonition words are the website's: in a translated edition they come
+    from the catalogs that translate the website (Sphinx's and sphinx-exercise's own), so a
+    learner notebook says "练习 2.1" and "图 2.1" where the Chinese site does.
+    """
+
+    note: str = NOTE
+    exercise: str = "Exercise %s"
+    figure: str = "Fig. %s"
+    equation: str = "Eq. %s"
+    caption: str = "**{figure}.** {caption}"
+    details: str = "Details"
+    admonitions: tuple = ()  # ((directive name, title), ...)
+    # The instructor guide's exercise table (scripts/learner_site.py)
+    table_header: str = "| Chapter and exercise | Difficulty | Minutes |"
+    table_exercise: str = "{exercise}: {title}"
+    table_total: str = "Course total: {count} exercises"
+    table_summary: str = "In all: {by_stars}, about {hours:.1f} hours of a student's time."
+    not_set: str = "not set"
+
+    def admonition(self, name: str) -> str:
+        return dict(self.admonitions).get(name, ADMONITION_TITLES.get(name, name.capitalize()))
+
+
+# What no upstream catalog translates. A new language adds its entry here and its edition in
+# _config.yml (sphinx.config.course_editions).
+OWN_WORDS = {
+    "zh_CN": {
+        "note": (
+            "*学习版：本版删去了练习的解答。运行每个检查单元即可测试你的代码。"
+            "含解答的本章见[课程网站]({url})。*"
+        ),
+        "equation": "式 %s",
+        "caption": "**{figure}** {caption}",
+        "details": "详情",
+        "table_header": "| 章节与练习 | 难度 | 分钟 |",
+        "table_exercise": "{exercise}：{title}",
+        "table_total": "全课程共 {count} 道练习",
+        "table_summary": "合计：{by_stars}，约需学生 {hours:.1f} 小时。",
+        "not_set": "未设定",
+    }
+}
+
+
+@lru_cache
+def words(language: str = SOURCE_LANGUAGE) -> Words:
+    """The learner edition's own words in ``language``."""
+    if language == SOURCE_LANGUAGE:
+        return Words()
+    if language not in OWN_WORDS:
+        raise LearnerEditionError(f"the learner edition has no words for {language!r} (OWN_WORDS)")
+    import gettext
+
+    import sphinx
+    import sphinx_exercise
+
+    sphinx_words = gettext.translation(
+        "sphinx", Path(sphinx.__file__).parent / "locale", [language], fallback=True
+    ).gettext
+    exercise_words = gettext.translation(
+        "exercise",
+        Path(sphinx_exercise.__file__).parent / "translations" / "locales",
+        [language],
+        fallback=True,
+    ).gettext
+    names = sorted(ADMONITIONS)
+    titles = [sphinx_words(ADMONITION_TITLES.get(n, n.capitalize())) for n in names]
+    return Words(
+        exercise=exercise_words("Exercise") + " %s",
+        figure=sphinx_words("Fig. %s"),
+        admonitions=tuple(zip(names, titles, strict=True)),
+        **OWN_WORDS[language],
+    )
+
+
 MINUTES_KEY = (
     "exercise"  # markdown cell metadata of an {exercise-start}: {"exercise": {"minutes": 20}}
 )
@@ -83,11 +167,36 @@ class Config:
     cite_id: str  # sphinxcontrib-bibtex's bibtex_cite_id template ("" = numbered ids)
     repository_url: str
     learner_branch: str
+    language: str = SOURCE_LANGUAGE
+    # (docname, MyST markdown) -> the same in ``language``; (docname, a message) -> its translation
+    translate: Callable[[str, str], str] = lambda docname, text: text
+    translate_message: Callable[[str, str], str] = lambda docname, text: text
+
+    @property
+    def words(self) -> Words:
+        return words(self.language)
 
 
-def load_config(root: Path) -> Config:
-    """Read _config.yml of the book at ``root``."""
-    cfg = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
+def _translations():
+    """scripts/translations.py, imported by path (scripts/ is not a package)."""
+    import importlib.util
+
+    if "translations" not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            "translations", Path(__file__).with_name("translations.py")
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["translations"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["translations"]
+
+
+def load_config(root: Path, language: str = SOURCE_LANGUAGE) -> Config:
+    """Read _config.yml of the book at ``root``, for the edition in ``language``."""
+    if language == SOURCE_LANGUAGE:
+        cfg = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
+    else:
+        cfg = _translations().edition_config(root, language)
     base_url = (cfg.get("html") or {}).get("baseurl", "")
     if not base_url.startswith(("https://", "http://")):
         raise LearnerEditionError(
@@ -112,7 +221,7 @@ def load_config(root: Path) -> Config:
         else:  # a macro with arguments cannot be expanded textually
             raise LearnerEditionError(f"_config.yml: MathJax macro \\{name} takes arguments")
     repo = cfg.get("repository") or {}
-    return Config(
+    config = Config(
         root=root,
         base_url=base_url.rstrip("/") + "/",
         myst=MdParserConfig(**kwargs),
@@ -121,7 +230,18 @@ def load_config(root: Path) -> Config:
         cite_id=sphinx_config.get("bibtex_cite_id", ""),
         repository_url=repo.get("url", ""),
         learner_branch=repo.get("branch", ""),
+        language=language,
     )
+    if language != SOURCE_LANGUAGE:
+        words(language)  # fail early for a language without words
+        tr = _translations()
+        catalogs = tr.Catalogs(root, language)
+        md = make_parser(config.myst)
+        config.translate = lambda docname, text: tr.translate_markdown(
+            text, catalogs.translator(docname), md
+        )
+        config.translate_message = catalogs.gettext
+    return config
 
 
 def make_parser(config: MdParserConfig) -> MarkdownIt:
@@ -218,10 +338,11 @@ class Exercise:
     stars: int
     minutes: int | None
     notebook: str  # file name
+    word: str = "Exercise %s"  # Words.exercise of the edition's language
 
     @property
     def heading(self) -> str:
-        return f"Exercise {self.number} {self.title}"
+        return f"{self.word % self.number} {self.title}"
 
     @property
     def plain_title(self) -> str:
@@ -258,7 +379,7 @@ def _heading_after(tokens: list[Token], i: int) -> str | None:
     return None
 
 
-def _exercise_of(token: Token, path: Path, n: int, cell) -> Exercise:
+def _exercise_of(token: Token, path: Path, n: int, cell, word: str = "Exercise %s") -> Exercise:
     name, args, options, _ = parse_directive(token)
     title = args[0] if args else ""
     minutes = None
@@ -273,6 +394,7 @@ def _exercise_of(token: Token, path: Path, n: int, cell) -> Exercise:
         stars=title.count("★"),
         minutes=minutes,
         notebook=path.name,
+        word=word,
     )
 
 
@@ -323,15 +445,16 @@ def build_index(config: Config, md: MarkdownIt) -> CourseIndex:
                 figure = cell.metadata.get("mystnb", {}).get("figure", {})
                 if figure.get("name"):
                     n_figure += 1
+                    caption = figure.get("caption")
                     index.targets[figure["name"]] = Target(
                         docname,
                         make_id(figure["name"]),
-                        figure.get("caption"),
+                        caption and config.translate_message(docname, caption),
                         f"{chapter_number(chapter_of(path))}.{n_figure}",
                         "figure",
                     )
                 continue
-            tokens = md.parse(text, {})
+            tokens = md.parse(config.translate(docname, text), {})
             for i, token in enumerate(tokens):
                 if (
                     token.type == "heading_open"
@@ -360,7 +483,7 @@ def build_index(config: Config, md: MarkdownIt) -> CourseIndex:
                             index.targets[ex.label] = Target(
                                 docname,
                                 make_id(ex.label),
-                                f"Exercise {ex.number}",
+                                config.words.exercise % ex.number,
                                 ex.number,
                                 "exercise",
                             )
@@ -453,10 +576,13 @@ class Converter:
             return f"[{text}]({self.index.url(target.docname, target.anchor)})"
         if name == "numref":
             target = self._target(ref, name)
-            kind = {"figure": "Fig.", "exercise": "Exercise", "equation": "Eq."}.get(target.kind)
+            w = self.config.words
+            kind = {"figure": w.figure, "exercise": w.exercise, "equation": w.equation}.get(
+                target.kind
+            )
             if target.number is None or kind is None:
                 raise LearnerEditionError(f"{{numref}}`{ref}` points to nothing numbered")
-            number = f"{kind} {target.number}"
+            number = kind % target.number
             text = (
                 text.replace("{number}", target.number).replace("%s", target.number)
                 if text
@@ -659,6 +785,7 @@ class Converter:
                     state.cell.metadata.get(MINUTES_KEY, {}).get("minutes") if state.cell else None
                 ),
                 notebook=state.path.name,
+                word=self.config.words.exercise,
             )
             state.exercises.append(ex)
             heading = f"### {ex.heading}".rstrip() + "\n\n"
@@ -675,7 +802,8 @@ class Converter:
             state.solutions_removed += 1
             return ""
         if name == "dropdown" or "dropdown" in options.get("class", []):
-            title = args[0] if args else ("Details" if name == "dropdown" else self._title(name))
+            default = self.config.words.details if name == "dropdown" else self._title(name)
+            title = args[0] if args else default
             return self._details(title, body, "open" in options, state)
         if name in ADMONITIONS or name == "admonition":
             return self._admonition(name, args, options, body, state)
@@ -694,7 +822,7 @@ class Converter:
         raise LearnerEditionError(f"directive {{{name}}} has no learner-edition form")
 
     def _title(self, name: str) -> str:
-        return ADMONITION_TITLES.get(name, name.capitalize())
+        return self.config.words.admonition(name)
 
     def _admonition(self, name, args, options, body, state) -> str:
         title = args[0] if name == "admonition" else self._title(name)
@@ -738,9 +866,10 @@ class Converter:
                 if cell.cell_type == "markdown":
                     if "remove-cell" in tags or "remove_cell" in tags:
                         continue  # website-only prose
-                    source = self.markdown(cell.source, state)
+                    source = self.markdown(self.config.translate(docname, cell.source), state)
                     if not cells and index == 0:
-                        source = _add_note(source, self.index.url(docname), self.md)
+                        note = self.config.words.note.format(url=self.index.url(docname))
+                        source = _add_note(source, note, self.md)
                     if source.strip():
                         cell = copy.deepcopy(cell)
                         cell.source = source
@@ -767,6 +896,8 @@ class Converter:
             "source": docname + ".ipynb",
             "website": self.index.url(docname),
         }
+        if self.config.language != SOURCE_LANGUAGE:
+            nb.metadata["learner_edition"]["language"] = self.config.language
         nbformat.validate(nb)
         return nb, state
 
@@ -777,9 +908,11 @@ class Converter:
         if not figure.get("caption") or not has_image:
             return None
         target = self.index.targets.get(figure.get("name", ""))
-        text = self.markdown(figure["caption"], state).strip()
+        caption = self.config.translate_message(state.docname, figure["caption"])
+        text = self.markdown(caption, state).strip()
         if target and target.number:
-            text = f"**Fig. {target.number}.** {text}"
+            words = self.config.words
+            text = words.caption.format(figure=words.figure % target.number, caption=text)
         caption = nbformat.v4.new_markdown_cell(text)
         caption.id = f"{cell.get('id', 'figure')}-caption"[-64:]
         return caption
@@ -794,13 +927,13 @@ def _tidy(text: str) -> str:
     return text.strip("\n")
 
 
-def _add_note(source: str, url: str, md: MarkdownIt) -> str:
+def _add_note(source: str, note: str, md: MarkdownIt) -> str:
     """Put the learner-edition note under the title (the first heading) of the title cell."""
     tokens = md.parse(source, {})
     heading = next((t for t in tokens if t.type == "heading_open"), None)
     lines = source.splitlines()
     at = heading.map[1] if heading is not None else 0
-    return _tidy("\n".join(lines[:at] + ["", NOTE.format(url=url), ""] + lines[at:]))
+    return _tidy("\n".join(lines[:at] + ["", note, ""] + lines[at:]))
 
 
 def exercises(root: Path, converter: Converter | None = None) -> list[Exercise]:
@@ -815,20 +948,26 @@ def exercises(root: Path, converter: Converter | None = None) -> list[Exercise]:
 # ----------------------------------------------------------------------------- the edition
 
 
-def write_zip(notebooks: list[Path], zip_path: Path) -> None:
+def write_zip(notebooks: list[Path], zip_path: Path, folder: str = ZIP_FOLDER) -> None:
     """A reproducible zip (fixed timestamps, sorted) of the learner notebooks in one folder."""
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(notebooks):
-            info = zipfile.ZipInfo(f"{ZIP_FOLDER}/{path.name}", date_time=(1980, 1, 1, 0, 0, 0))
+            info = zipfile.ZipInfo(f"{folder}/{path.name}", date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             archive.writestr(info, path.read_bytes())
 
 
-def build(root: Path, out: Path, zip_path: Path | None = None, quiet: bool = False) -> list[Path]:
+def build(
+    root: Path,
+    out: Path,
+    zip_path: Path | None = None,
+    quiet: bool = False,
+    language: str = SOURCE_LANGUAGE,
+) -> list[Path]:
     """Write the learner edition of every chapter to OUT/notebooks, and the zip."""
-    converter = Converter(load_config(root))
+    converter = Converter(load_config(root, language))
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     written = []
     for path in notebook_sources(root):
@@ -843,7 +982,8 @@ def build(root: Path, out: Path, zip_path: Path | None = None, quiet: bool = Fal
             )
     for stale in set((out / "notebooks").glob("*.ipynb")) - set(written):
         stale.unlink()  # a chapter renamed or removed since the last run
-    write_zip(written, zip_path or out / ZIP_NAME)
+    folder = ZIP_FOLDER if language == SOURCE_LANGUAGE else f"{ZIP_FOLDER}-{language}"
+    write_zip(written, zip_path or out / ZIP_NAME, folder)
     return written
 
 
@@ -851,10 +991,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=Path("."), help="the book (holds _config.yml)")
     parser.add_argument("--out", type=Path, default=Path("_build/learner"), help="output folder")
+    parser.add_argument(
+        "--language",
+        default=SOURCE_LANGUAGE,
+        help="an edition of _config.yml's course_editions (zh_CN: the prose from locale/zh_CN)",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:
-        written = build(args.root.resolve(), args.out)
+        written = build(args.root.resolve(), args.out, language=args.language)
     except LearnerEditionError as err:
         raise SystemExit(f"learner edition: {err}") from None
     zip_path = args.out / ZIP_NAME

@@ -23,40 +23,51 @@ LOGGER = logging.getLogger(__name__)
 SITE_FOLDER = "learner"  # the zip and the notebooks go to <site>/learner/
 
 
-def exercise_table(root: Path) -> list[str]:
+def exercise_table(root: Path, language: str = le.SOURCE_LANGUAGE) -> list[str]:
     """MyST Markdown lines of the exercise table of the instructor guide.
 
     One bold row per chapter (its title and the minutes of its exercises), then one row per
-    exercise, and the course total.
+    exercise, and the course total. In a translated edition the titles come from its catalogs
+    and the table's own words from the learner edition's (so they are not messages).
     """
-    converter = le.Converter(le.load_config(root))
+    converter = le.Converter(le.load_config(root, language))
+    words = converter.config.words
     found = le.exercises(root, converter)
-    lines = ["| Chapter and exercise | Difficulty | Minutes |", "|---|:-:|--:|"]
+    lines = [words.table_header, "|---|:-:|--:|"]
     for notebook in dict.fromkeys(ex.notebook for ex in found):
         chapter = [ex for ex in found if ex.notebook == notebook]
         docname = f"notebooks/{Path(notebook).stem}"
         number = le.chapter_number(chapter[0].chapter)
         title = f"{{doc}}`{number}. {converter.index.titles[docname]} </{docname}>`"
-        lines.append(f"| **{title}** | | **{_minutes(chapter)}** |")
+        lines.append(f"| **{title}** | | **{_minutes(chapter, words)}** |")
         for ex in chapter:
-            link = f"{{ref}}`Exercise {ex.number}: {ex.plain_title} <{ex.label}>`"
-            lines.append(f"| {link} | {'★' * ex.stars} | {_minutes([ex])} |")
-    lines.append(f"| **Course total: {len(found)} exercises** | | **{_minutes(found)}** |")
+            text = words.table_exercise.format(
+                exercise=words.exercise % ex.number, title=ex.plain_title
+            )
+            link = f"{{ref}}`{text} <{ex.label}>`"
+            lines.append(f"| {link} | {'★' * ex.stars} | {_minutes([ex], words)} |")
+    total_row = words.table_total.format(count=len(found))
+    lines.append(f"| **{total_row}** | | **{_minutes(found, words)}** |")
     by_stars = ", ".join(
         f"{sum(ex.stars == s for ex in found)} {'★' * s}"
         for s in (1, 2, 3)
         if any(ex.stars == s for ex in found)
     )
     total = sum(ex.minutes or 0 for ex in found)
-    lines += ["", f"In all: {by_stars}, about {total / 60:.1f} hours of a student's time."]
+    lines += ["", words.table_summary.format(by_stars=by_stars, hours=total / 60)]
     return lines
 
 
-def _minutes(exercises: list[le.Exercise]) -> str:
+def _minutes(exercises: list[le.Exercise], words: le.Words) -> str:
     """Their total minutes, or "not set" where an exercise has no time yet."""
     if any(ex.minutes is None for ex in exercises):
-        return "not set"
+        return words.not_set
     return str(sum(ex.minutes for ex in exercises))
+
+
+def _language(config) -> str:
+    """The build's language as the learner edition names it ("en", "zh_CN")."""
+    return (config.language or le.SOURCE_LANGUAGE).replace("-", "_")
 
 
 class ExerciseList(SphinxDirective):
@@ -69,7 +80,7 @@ class ExerciseList(SphinxDirective):
         for path in le.notebook_sources(root):
             self.env.note_dependency(str(path))  # a changed notebook rebuilds the table
         try:
-            lines = exercise_table(root)
+            lines = exercise_table(root, _language(self.config))
         except le.LearnerEditionError as err:
             raise self.error(f"exercise-list: {err}") from None
         container = nodes.container()
@@ -82,7 +93,7 @@ def write_learner_edition(app: Sphinx, exception: Exception | None) -> None:
     if exception is not None or app.builder.format != "html":
         return
     root, out = Path(app.srcdir), Path(app.outdir)
-    written = le.build(root, out / SITE_FOLDER, quiet=True)
+    written = le.build(root, out / SITE_FOLDER, quiet=True, language=_language(app.config))
     replaced = 0
     for path in written:
         source = out / "_sources" / "notebooks" / path.name
