@@ -130,7 +130,11 @@ def place_legend(ax: Axes, where: str | None = "best") -> None:
         return
     if where == "below":
         handles, labels = ax.get_legend_handles_labels()
-        columns = min(2, len(labels))
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+        half = ax.figure.get_figwidth() * 72 / 2 - 3 * FONT_PT  # points for one column's label
+        fits = max(len(label) for label in labels) * 0.6 * FONT_PT <= half
+        columns = min(2 if fits else 1, len(labels))
         if len(ax.figure.axes) == 1:  # the figure's own legend: the layout makes room for it
             fig = ax.figure
             rows = -(-len(labels) // columns)
