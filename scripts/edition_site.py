@@ -5,11 +5,14 @@
   edition in its folder, ``course_editions`` in _config.yml) and in the local builds
   (``make book-zh`` links ``_build/html/zh`` to ``_build/html-zh``). Each page also names its
   translations for search engines (``<link rel="alternate" hreflang>``).
-- **The site's own strings** (title, author, copyright, footer) are messages of a catalog of
-  their own, ``site``: the gettext build writes ``site.pot`` beside the pages' catalogs, and a
-  translated build takes them from ``locale/<language>/LC_MESSAGES/site.po``.
+- **The site's own strings** (title, author, copyright, footer, folded-code labels) are messages
+  of a catalog of their own, ``site``: the gettext build writes ``site.pot`` beside the pages'
+  catalogs, and a translated build takes them from ``locale/<language>/LC_MESSAGES/site.po``.
+  Its logo is ``locale/<language>/logo.svg`` (and ``logo-dark.svg``) where there is one.
 - **Figures:** a translated edition says once, on its first page, that the text drawn inside the
   plots stays English (the captions and alt texts are translated).
+- **Display math** is not a message (it is the same in every language); inline math stays in
+  its paragraph's message, and scripts/check_translations.py checks that it is kept.
 - **Exercise titles** become messages: sphinx-exercise leaves its title node without a source,
   which Sphinx's i18n skips as a built-in string, so the Chinese site showed English titles.
 - **Search words:** the glossary's Chinese terms are added to jieba's dictionary, so a search for
@@ -20,11 +23,13 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.builders.gettext import MsgOrigin
+from sphinx.transforms import SphinxTransform
 from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util import logging
 
@@ -69,19 +74,24 @@ def site_catalog(app: Sphinx) -> dict[str, str]:
     language = _language(app.config)
     if language == SOURCE_LANGUAGE:
         return {}
-    from babel.messages.pofile import read_po
-
     for folder in app.config.locale_dirs:
         path = Path(app.srcdir, folder, language, "LC_MESSAGES", f"{SITE_DOMAIN}.po")
         if path.is_file():
-            with path.open("rb") as f:
-                catalog = read_po(f)
-            return {
-                m.id: m.string
-                for m in catalog
-                if m.id and isinstance(m.string, str) and m.string and not m.fuzzy
-            }
+            return _read_site_po(str(path), path.stat().st_mtime_ns)
     return {}
+
+
+@lru_cache(maxsize=4)
+def _read_site_po(path: str, mtime_ns: int) -> dict[str, str]:
+    from babel.messages.pofile import read_po
+
+    with open(path, "rb") as f:
+        catalog = read_po(f)
+    return {
+        m.id: m.string
+        for m in catalog
+        if m.id and isinstance(m.string, str) and m.string and not m.fuzzy
+    }
 
 
 def translate_site_strings(app: Sphinx, config) -> None:
@@ -123,6 +133,20 @@ class TranslateCodePrompts(SphinxPostTransform):
                 node[key] = catalog.get(node[key], node[key])
 
 
+class KeepDisplayMathOut(SphinxTransform):
+    """Display math is not a message: it is the same in every language (before i18n runs).
+
+    Sphinx extracts a math block like a paragraph, so every equation would wait in the catalogs
+    for a translator to copy it unchanged. Inline math stays inside its paragraph's message.
+    """
+
+    default_priority = 5  # before Sphinx's Locale (20) and the gettext builder's UIDs (880)
+
+    def apply(self, **kwargs) -> None:
+        for node in self.document.findall(nodes.math_block):
+            node["translatable"] = False
+
+
 # ----------------------------------------------------------------------------- the switch
 
 
@@ -146,6 +170,24 @@ def configure(app: Sphinx, config) -> None:
     if "edition-switch.html" not in end:
         options["article_header_end"] = ["edition-switch.html", *end]
     translate_site_strings(app, config)
+    use_edition_logo(app, config, language)
+
+
+def use_edition_logo(app: Sphinx, config, language: str) -> None:
+    """A translated edition's own logo, when its locale folder has one (logo.svg, logo-dark.svg).
+
+    The English logo draws the title in English; the Chinese one draws 自注意力正解.
+    """
+    if language == SOURCE_LANGUAGE:
+        return
+    for folder in config.locale_dirs:
+        base = Path(folder) / language
+        if (Path(app.srcdir) / base / "logo.svg").is_file():
+            config.html_logo = (base / "logo.svg").as_posix()
+            if (Path(app.srcdir) / base / "logo-dark.svg").is_file():
+                logo = config.html_theme_options.setdefault("logo", {})
+                logo["image_dark"] = (base / "logo-dark.svg").as_posix()
+            return
 
 
 def add_edition_links(app: Sphinx, pagename, templatename, context, doctree) -> None:
@@ -319,6 +361,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("doctree-resolved", add_exercise_titles)
     app.connect("env-updated", add_search_words)
     app.connect("html-page-context", add_edition_links)
+    app.add_transform(KeepDisplayMathOut)
     app.add_post_transform(TranslateCodePrompts)
     app.add_css_file("edition.css")
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import re
 import shutil
 import sys
 import time
@@ -166,18 +167,89 @@ def run_sphinx(
 def extract(root: Path, out: Path, *, quiet: bool = True) -> list[Path]:
     """Write the message catalogs (.pot) of the English sources to ``out``; return them."""
     out = Path(out)
-    status = run_sphinx(root, SOURCE_LANGUAGE, out, builder="gettext", quiet=quiet)
+    title = read_config(root).get("title", "")
+    status = run_sphinx(
+        root, SOURCE_LANGUAGE, out, builder="gettext", quiet=quiet, overrides={"project": title}
+    )
     if status:
         raise TranslationError(f"extracting the messages failed (Sphinx exit status {status})")
     return sorted(out.rglob("*.pot"))
 
 
 def update(root: Path, languages: list[str], pot_dir: Path, locale_dir: Path | None = None) -> dict:
-    """Update (or create) every language's .po files from the .pot files of ``pot_dir``."""
-    from sphinx_intl import basic
+    """Update (or create) every language's .po files from the .pot files of ``pot_dir``.
+
+    sphinx-intl's catalog functions (babel) do the merge: a translation is kept while its
+    message is unchanged; a changed message keeps its old translation marked fuzzy, with the
+    old English beside it (``#| msgid``) so the translator sees what changed; a message that is
+    gone is dropped (git keeps it). Messages with nothing to translate (only code, math, a
+    reference or symbols: "`B`", "$W^O$", "★★") are filled with themselves. A catalog whose
+    messages did not change is not rewritten.
+    """
+    from sphinx_intl import catalog as c
 
     locale_dir = Path(locale_dir or root / LOCALE_DIR)
-    return basic.update(str(locale_dir), str(pot_dir), tuple(languages), jobs=1)
+    status = {"create": 0, "update": 0, "notchanged": 0}
+    for pot_file in sorted(Path(pot_dir).rglob("*.pot")):
+        domain = pot_file.relative_to(pot_dir).with_suffix("").as_posix()
+        template = c.load_po(str(pot_file))
+        for language in languages:
+            po_file = locale_dir / language / "LC_MESSAGES" / f"{domain}.po"
+            if po_file.exists():
+                catalog = c.load_po(str(po_file))
+                before = _entries(catalog)
+                c.update_with_fuzzy(catalog, template)
+                kind = "update"
+            else:
+                catalog, before, kind = template, None, "create"
+                catalog.locale = language
+            for message in catalog:
+                if message.id and not has_prose(message.id):
+                    if not message.string or message.fuzzy:
+                        message.string = message.id
+                        message.flags.discard("fuzzy")
+                        message.previous_id = []
+            if _entries(catalog) == before:
+                status["notchanged"] += 1
+                continue
+            c.dump_po(str(po_file), catalog, width=76, ignore_obsolete=True)
+            _add_previous_english(po_file, catalog)
+            status[kind] += 1
+    return status
+
+
+def _add_previous_english(po_file: Path, catalog) -> None:
+    """Write beside each fuzzy message its former English (``#| msgid``), as gettext does.
+
+    babel's own include_previous wraps those lines into an invalid .po file, so polib writes
+    the file (always polib, so the files keep one layout whoever last wrote them).
+    """
+    previous = {m.id: m.previous_id for m in catalog if m.id and m.fuzzy and m.previous_id}
+    import polib
+
+    po = polib.pofile(str(po_file), wrapwidth=76)
+    for entry in po:
+        before = previous.get(entry.msgid)
+        if before:
+            entry.previous_msgid = before if isinstance(before, str) else "".join(before)
+    po.save()
+
+
+def _entries(catalog) -> list:
+    return [(m.id, m.string, sorted(m.flags), m.previous_id) for m in catalog if m.id]
+
+
+_NOT_PROSE = re.compile(
+    r"\{[^{}`]+\}`[^`]*`"  # a role: {ref}`label`, {cite}`key`
+    r"|``.*?``|`[^`]*`"  # inline code
+    r"|\$\$.*?\$\$|\$[^$]*\$"  # math
+    r"|<https?://[^>]*>"  # an autolink
+)
+
+
+def has_prose(message: str) -> bool:
+    """Whether a message has words to translate besides code, math, references and symbols."""
+    return re.search(r"[A-Za-z]{2,}|[\u3400-\u9fff]", _NOT_PROSE.sub("", message)) is not None
 
 
 def stale_catalogs(pot_dir: Path, locale_dir: Path, language: str) -> list[Path]:
@@ -234,20 +306,20 @@ def catalog_status(locale_dir: Path, language: str) -> dict[str, CatalogStatus]:
 
 def regenerated_status(
     root: Path, language: str, work: Path
-) -> tuple[dict[str, CatalogStatus], list[Path]]:
+) -> tuple[dict[str, CatalogStatus], Path]:
     """The catalogs of ``language`` as ``make translations`` would leave them, built in ``work``.
 
     The .pot files are extracted from the current sources and the committed .po files are
     updated in a copy, so the repository is not written. Returns the status of every catalog and
-    the .pot files.
+    the folder of the .pot files.
     """
     pot_dir, locale_dir = work / "pot", work / "locale"
-    pots = extract(root, pot_dir)
+    extract(root, pot_dir)
     source = root / LOCALE_DIR / language
     if source.is_dir():
         shutil.copytree(source, locale_dir / language, ignore=shutil.ignore_patterns("*.mo"))
     update(root, [language], pot_dir, locale_dir)
-    return catalog_status(locale_dir, language), pots
+    return catalog_status(locale_dir, language), pot_dir
 
 
 class Catalogs:
