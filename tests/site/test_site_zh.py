@@ -145,6 +145,16 @@ def test_zh_page_is_in_chinese(zh_site_dir, stem):
     assert re.search(r"[\u4e00-\u9fff]", title), f"{stem}: the page title is not Chinese: {title}"
 
 
+@pytest.mark.parametrize("stem", [s for s in ZH_PAGES if s.values[0].startswith("notebooks/")])
+def test_zh_colab_link_opens_the_chinese_learner_notebook(zh_visit, stem):
+    """The learner branch holds the Chinese edition in the edition's folder (publish.yml)."""
+    repo = urlparse(CONFIG["repository"]["url"]).path.strip("/")
+    branch = CONFIG["repository"]["branch"]
+    expected = f"https://colab.research.google.com/github/{repo}/blob/{branch}/{FOLDER}{stem}.ipynb"
+    colab = [u for u in zh_visit(stem).launch_links if u.startswith("https://colab.")]
+    assert colab == [expected], f"the Colab link of {FOLDER}{stem} is {colab}, not {expected}"
+
+
 # ----------------------------------------------------------------------------- EN ⇄ 中文
 
 
