@@ -19,6 +19,8 @@ Usage (the Makefile's `make translations`, `make book-zh` and `make learner-zh` 
     python scripts/translations.py build zh_CN --out _build/html-zh [--strict]
     python scripts/translations.py status [--language zh_CN] [--all]
     python scripts/translations.py extract --out DIR           # only the .pot files
+    python scripts/translations.py show notebooks/02_self_attention [--todo] > todo.json
+    python scripts/translations.py fill notebooks/02_self_attention done.json   # {msgid: msgstr}
 
 `update` keeps every existing translation; a message whose English changed keeps its old
 translation marked fuzzy (the build ignores fuzzy ones and the tests count them), a new message
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import re
 import shutil
 import sys
@@ -426,6 +429,59 @@ def translate_markdown(text: str, lookup: Callable[[str], str | None], md) -> st
     return out
 
 
+# ----------------------------------------------------------------------------- one catalog
+
+
+def catalog_path(root: Path, language: str, domain: str) -> Path:
+    """locale/<language>/LC_MESSAGES/<domain>.po ("book/intro", "notebooks/02_self_attention")."""
+    domain = re.sub(r"\.(po|pot|md|ipynb)$", "", domain.strip("/"))
+    path = root / LOCALE_DIR / language / "LC_MESSAGES" / f"{domain}.po"
+    if not path.is_file():
+        raise TranslationError(f"no catalog {path.relative_to(root)} (run `make translations`)")
+    return path
+
+
+def show(root: Path, language: str, domain: str, todo: bool) -> list[dict]:
+    """The entries of one catalog as dicts (msgid, msgstr, fuzzy, previous English)."""
+    import polib
+
+    entries = []
+    for e in polib.pofile(str(catalog_path(root, language, domain))):
+        fuzzy = "fuzzy" in e.flags
+        if e.obsolete or (todo and e.msgstr and not fuzzy):
+            continue
+        entry = {"msgid": e.msgid, "msgstr": e.msgstr, "fuzzy": fuzzy}
+        if fuzzy and e.previous_msgid:
+            entry["previous_msgid"] = e.previous_msgid
+        entries.append(entry)
+    return entries
+
+
+def fill(root: Path, language: str, domain: str, translations: dict[str, str]) -> int:
+    """Write ``{msgid: msgstr}`` into one catalog (the fuzzy flag goes); return the count.
+
+    Every msgid must be one of the catalog's messages, exactly as `show` prints it.
+    """
+    import polib
+
+    path = catalog_path(root, language, domain)
+    po = polib.pofile(str(path), wrapwidth=76)
+    known = {e.msgid for e in po if not e.obsolete}
+    unknown = [m for m in translations if m not in known]
+    if unknown:
+        raise TranslationError(
+            f"{len(unknown)} msgid(s) are not messages of {path.name}, e.g. {unknown[0][:120]!r}"
+        )
+    for entry in po:
+        if entry.msgid in translations and not entry.obsolete:
+            entry.msgstr = translations[entry.msgid]
+            if "fuzzy" in entry.flags:
+                entry.flags.remove("fuzzy")
+            entry.previous_msgid = None
+    po.save()
+    return len(translations)
+
+
 # ----------------------------------------------------------------------------- command line
 
 
@@ -459,6 +515,14 @@ def main(argv: list[str] | None = None) -> int:
     p_status = sub.add_parser("status", help="how far each catalog is translated")
     p_status.add_argument("--language", action="append", help="default: every edition")
     p_status.add_argument("--all", action="store_true", help="list complete catalogs too")
+    p_show = sub.add_parser("show", help="one catalog's messages as JSON (for translators)")
+    p_show.add_argument("domain", help="the page: book/intro, notebooks/02_self_attention, site")
+    p_show.add_argument("--language", default="zh_CN")
+    p_show.add_argument("--todo", action="store_true", help="only untranslated and fuzzy ones")
+    p_fill = sub.add_parser("fill", help="write translations from a JSON {msgid: msgstr} file")
+    p_fill.add_argument("domain")
+    p_fill.add_argument("json", type=Path)
+    p_fill.add_argument("--language", default="zh_CN")
     args = parser.parse_args(argv)
     root = args.root.resolve()
     started = time.perf_counter()
@@ -486,6 +550,15 @@ def main(argv: list[str] | None = None) -> int:
             for language in args.language or translated_languages(root):
                 print(f"[{language}]")
                 _print_status(catalog_status(root / LOCALE_DIR, language), show_all=args.all)
+        elif args.command == "show":
+            entries = show(root, args.language, args.domain, args.todo)
+            print(json.dumps(entries, ensure_ascii=False, indent=1))
+            return 0
+        elif args.command == "fill":
+            translations = json.loads(args.json.read_text(encoding="utf-8"))
+            count = fill(root, args.language, args.domain, translations)
+            path = catalog_path(root, args.language, args.domain)
+            print(f"{count} translations written to {path.relative_to(root)}")
     except TranslationError as err:
         print(f"translations: {err}", file=sys.stderr)
         return 1
