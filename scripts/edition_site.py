@@ -11,8 +11,9 @@
   Its logo is ``locale/<language>/logo.svg`` (and ``logo-dark.svg``) where there is one.
 - **Figures:** a translated edition says once, on its first page, that the text drawn inside the
   plots stays English (the captions and alt texts are translated).
-- **Display math** is not a message (it is the same in every language); inline math stays in
-  its paragraph's message, and scripts/check_translations.py checks that it is kept.
+- **Display math and glossary terms** are not messages (they are the same in every language);
+  inline math stays in its paragraph's message, and scripts/check_translations.py checks that
+  it is kept.
 - **Exercise titles** become messages: sphinx-exercise leaves its title node without a source,
   which Sphinx's i18n skips as a built-in string, so the Chinese site showed English titles.
 - **Search words:** the glossary's Chinese terms are added to jieba's dictionary, so a search for
@@ -27,6 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from docutils import nodes
+from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.builders.gettext import MsgOrigin
 from sphinx.transforms import SphinxTransform
@@ -133,11 +135,13 @@ class TranslateCodePrompts(SphinxPostTransform):
                 node[key] = catalog.get(node[key], node[key])
 
 
-class KeepDisplayMathOut(SphinxTransform):
-    """Display math is not a message: it is the same in every language (before i18n runs).
+class KeepUntranslatedOut(SphinxTransform):
+    """Display math and glossary terms are not messages: every edition shows them as written.
 
     Sphinx extracts a math block like a paragraph, so every equation would wait in the catalogs
-    for a translator to copy it unchanged. Inline math stays inside its paragraph's message.
+    for a translator to copy it unchanged (inline math stays inside its paragraph's message).
+    The glossary already names each term in English and Chinese, and {term} references in
+    every language point to those names, so its terms stay; their definitions are messages.
     """
 
     default_priority = 5  # before Sphinx's Locale (20) and the gettext builder's UIDs (880)
@@ -145,6 +149,9 @@ class KeepDisplayMathOut(SphinxTransform):
     def apply(self, **kwargs) -> None:
         for node in self.document.findall(nodes.math_block):
             node["translatable"] = False
+        for glossary in self.document.findall(addnodes.glossary):
+            for term in glossary.findall(nodes.term):
+                term["translatable"] = False
 
 
 # ----------------------------------------------------------------------------- the switch
@@ -361,7 +368,14 @@ def setup(app: Sphinx) -> dict:
     app.connect("doctree-resolved", add_exercise_titles)
     app.connect("env-updated", add_search_words)
     app.connect("html-page-context", add_edition_links)
-    app.add_transform(KeepDisplayMathOut)
+    app.add_transform(KeepUntranslatedOut)
     app.add_post_transform(TranslateCodePrompts)
     app.add_css_file("edition.css")
-    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
+    # env_version: bump it when a change here changes what is read (messages, transforms), so
+    # Sphinx re-reads every page instead of reusing doctrees made by the older code.
+    return {
+        "version": "1.0",
+        "env_version": 2,
+        "parallel_read_safe": True,
+        "parallel_write_safe": True,
+    }
