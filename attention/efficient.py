@@ -21,6 +21,9 @@ __all__ = ["SoftmaxState", "combine_softmax_states", "flash_attention", "online_
 
 _NEG_INF = float("-inf")
 _HALF = (torch.float16, torch.bfloat16)
+# The CPU softmax writes over its input only for tiles this large: for tiny tiles the in-place
+# kernel waits milliseconds at a thread barrier on a busy machine, and there is no memory to save.
+_IN_PLACE = 1 << 16
 
 
 def _fold_tile(state: SoftmaxState | None, scores: torch.Tensor, v: torch.Tensor) -> SoftmaxState:
@@ -33,7 +36,7 @@ def _fold_tile(state: SoftmaxState | None, scores: torch.Tensor, v: torch.Tensor
     scores (the kernel finishes reading a row before writing it): one tile buffer, not two.
     """
     m_b = scores.amax(dim=-1)  # (BH, Bq): the tile's max
-    if scores.device.type == "cpu":
+    if scores.device.type == "cpu" and scores.numel() >= _IN_PLACE:
         p = torch.softmax(scores, dim=-1, out=scores)  # (BH, Bq, Bk) = exp(s - m_b) / l_b
     else:
         p = torch.softmax(scores, dim=-1)  # (BH, Bq, Bk)
