@@ -124,3 +124,48 @@ def browser():
     finally:
         browser.close()
         playwright.stop()
+
+
+@pytest.fixture
+def open_page(browser, base_url):
+    """open_page(stem, width=1280, ...) -> a Playwright page of the site, offline; closed after.
+
+    Args of the returned function: the page's stem (``notebooks/02_self_attention``), the window
+    ``width`` and ``height`` in CSS px, ``javascript`` (False shows the HTML as built, before any
+    script or MathJax changes it) and ``theme`` ("light" or "dark", stored as the theme's choice
+    before the page loads).
+    """
+    from urllib.parse import urljoin, urlparse
+
+    contexts = []
+
+    def open_(
+        stem: str,
+        *,
+        width: int = 1280,
+        height: int = 900,
+        javascript: bool = True,
+        theme: str | None = None,
+    ):
+        context = browser.new_context(
+            viewport={"width": width, "height": height},
+            java_script_enabled=javascript,
+            service_workers="block",
+        )
+        contexts.append(context)
+        context.set_default_timeout(20_000)
+        context.route(
+            "**/*",
+            lambda r: (
+                r.abort() if urlparse(r.request.url).hostname != "127.0.0.1" else r.continue_()
+            ),
+        )
+        if theme is not None:  # pydata-sphinx-theme reads the mode from localStorage
+            context.add_init_script(f"localStorage.setItem('mode', '{theme}');")
+        page = context.new_page()
+        page.goto(urljoin(base_url, f"{stem}.html"), wait_until="load")
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()

@@ -23,12 +23,10 @@ MATHJAX_TIMEOUT_MS = 10_000
 NOT_LOCAL = re.compile(r"^(?!https?://127\.0\.0\.1[:/])")
 
 # Known, harmless errors of Jupyter Book 1 pages: console messages of type "error" and uncaught
-# page errors. Each entry: (regex on the message, regex on the URL it came from, when it applies).
+# page errors. (The duplicated THEBE_JS_URL declaration is gone: book/_ext/course_site.py drops
+# Thebe, which the book does not use.)
+# Each entry: (regex on the message, regex on the URL it came from, when it applies).
 ALLOWED_ERRORS = [
-    # sphinx-book-theme and sphinx-thebe each write `const THEBE_JS_URL = ...` in an inline
-    # script; the second declaration throws a SyntaxError. Only Thebe (live code, which this
-    # book does not enable) would read it.
-    (r"Identifier 'THEBE_JS_URL' has already been declared", r".*", "always"),
     # pydata-sphinx-theme logs this on a first visit, before a light/dark mode is stored.
     (r"invalid theme mode", r".*", "always"),
     # Chromium asks for /favicon.ico by itself; harmless only when the site sets no favicon.
