@@ -28,13 +28,17 @@ function forwardSidebarToggles() {
 
 /* A solution's title reads "Solution to Exercise 2.1 (...)" and links to the exercise: clicking it
    jumped away instead of opening the solution. The link keeps its text; the click now only opens
-   or closes the solution (sphinx-togglebutton's handler on the title). */
+   or closes the solution, as a click on the title's toggle button does. */
 function solutionTitlesOpenSolutions() {
   document.addEventListener(
     "click",
     (event) => {
       const link = event.target.closest(".solution.dropdown > .admonition-title a");
-      if (link) event.preventDefault();
+      if (!link) return;
+      event.preventDefault(); // no jump to the exercise
+      event.stopPropagation(); // sphinx-togglebutton ignores clicks on a link: press its button
+      const button = link.closest(".admonition-title").querySelector(".toggle-button");
+      if (button) button.click();
     },
     true,
   );
