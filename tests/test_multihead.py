@@ -1,19 +1,15 @@
-"""Tests of attention.multihead.MultiHeadAttention and its two checkers (chapter 04)."""
+"""attention.multihead: MultiHeadAttention against torch, its errors and conversions (04)."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
-import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 from torch.testing import assert_close
 
 from attention import MultiHeadAttention, causal_mask, combine_masks, padding_mask
-from attention.checks import check_article_attention_fix, check_multi_head_attention
 
 F64 = torch.float64
 
@@ -299,153 +295,3 @@ def test_mha_from_torch_rejects_other_modules() -> None:
 def test_mha_to_torch_needs_bias() -> None:
     with pytest.raises(ValueError, match=r"to_torch needs bias=True"):
         MultiHeadAttention(8, 2, bias=False).to_torch()
-
-
-# check_multi_head_attention: one correct version and one per diagnosed mistake -----------------
-
-
-def _learner_mha(*, bug: str = ""):
-    """A learner's multi-head attention, written head by head with slices, with one bug."""
-
-    def mha(x, q_proj, k_proj, v_proj, out_proj, num_heads, mask=None):
-        B, T, D = x.shape  # batch, tokens, width
-        H, Dh = num_heads, D // num_heads
-        k_layer = q_proj if bug in ("shared", "shared_qk") else k_proj
-        v_layer = q_proj if bug == "shared" else v_proj
-        q, k, v = q_proj(x), k_layer(x), v_layer(x)  # 3 x (B, T, D)
-        if bug == "split_sequence":
-            q, k, v = (t.reshape(B, H, T, Dh) for t in (q, k, v))  # no transpose
-        elif bug == "split_no_transpose":
-            q, k, v = (t.view(B, T, H, Dh) for t in (q, k, v))  # heads left after the tokens
-        else:
-            q, k, v = (t.view(B, T, H, Dh).transpose(1, 2) for t in (q, k, v))  # (B, H, T, Dh)
-        scale = 1 / math.sqrt(D if bug == "scale_d_model" else Dh)
-        scores = torch.einsum("...td,...sd->...ts", q, k) * scale
-        if mask is not None and bug != "mask_after_softmax":
-            scores = scores.masked_fill(mask if bug == "inverted_mask" else ~mask, -math.inf)
-        weights = torch.softmax(scores, dim=-2 if bug == "softmax_axis" else -1)
-        if mask is not None and bug == "mask_after_softmax":
-            weights = weights * mask  # zeroed after the softmax (chapter 03's point)
-        out = weights @ v
-        if bug in ("merge_no_transpose", "split_sequence", "split_no_transpose"):
-            out = out.reshape(B, T, D)
-        else:
-            out = out.transpose(1, 2).reshape(B, T, D)  # (B, H, T, Dh) -> (B, T, D)
-        return out if bug == "no_out_proj" else out_proj(out)
-
-    return mha
-
-
-def test_check_multi_head_attention_accepts_correct_versions(capsys) -> None:
-    check_multi_head_attention(_learner_mha())
-    check_multi_head_attention(MultiHeadAttention)  # the module-class contract
-    assert capsys.readouterr().out.count("all 4 random cases passed") == 2
-
-
-@pytest.mark.parametrize(
-    ("bug", "diagnosis"),
-    [
-        ("split_sequence", r"heads are split along the wrong axis"),
-        ("split_no_transpose", r"heads are not moved in front of the tokens"),
-        ("merge_no_transpose", r"merged without transposing back"),
-        ("no_out_proj", r"output projection is missing"),
-        ("shared", r"Q, K and V all use q_proj"),
-        ("shared_qk", r"the keys use q_proj"),
-        ("scale_d_model", r"scaled by 1/sqrt\(d_model\)"),
-        ("softmax_axis", r"softmax runs over the queries"),
-        ("mask_after_softmax", r"causal mask .*\n.*the mask is applied to the weights after"),
-    ],
-)
-def test_check_multi_head_attention_names_the_mistake(bug: str, diagnosis: str) -> None:
-    with pytest.raises(AssertionError, match=diagnosis):
-        check_multi_head_attention(_learner_mha(bug=bug))
-
-
-def test_check_multi_head_attention_names_an_inverted_mask() -> None:
-    with pytest.raises(AssertionError, match=r"causal mask .*\n.*(polarity is inverted)"):
-        check_multi_head_attention(_learner_mha(bug="inverted_mask"))
-
-
-def test_check_multi_head_attention_rejects_an_instance_and_a_missing_submodule() -> None:
-    with pytest.raises(AssertionError, match=r"pass the class \(MultiHeadAttention\)"):
-        check_multi_head_attention(MultiHeadAttention(8, 2))
-
-    class NoProj(nn.Module):
-        def __init__(self, d_model: int, num_heads: int) -> None:
-            super().__init__()
-            self.w_q = nn.Linear(d_model, d_model)
-
-    with pytest.raises(AssertionError, match=r"no nn.Linear submodule named 'q_proj'"):
-        check_multi_head_attention(NoProj)
-
-
-# check_article_attention_fix: the Q19/Q20 bug hunt ---------------------------------------------
-
-
-def _article_fix(*, bug: str = ""):
-    """A fixed version of the article's Q20 function, with one of the article's bugs left in."""
-
-    def multi_head_attention(x, q_proj, k_proj, v_proj, out_proj, num_heads, dropout, training):
-        B, T, D = x.shape  # batch, tokens, width
-        H, Dh = num_heads, D // num_heads
-        if bug == "q19":  # the article's Q19 computation, with the given weights
-            W = q_proj.weight
-            attention = nn.Softmax(dim=1)(torch.matmul(x, W.t()) / math.sqrt(Dh))
-            return out_proj(torch.matmul(attention, W))
-        if bug == "fresh_layers":
-            q_proj = nn.Linear(D, D, dtype=x.dtype)
-        if bug == "shared_weight":
-            q = k = v = x @ q_proj.weight.t()
-        else:
-            q, k, v = q_proj(x), k_proj(x), v_proj(x)  # 3 x (B, T, D)
-        heads, weights = [], []
-        for h in range(H):  # a loop over heads is slow but correct
-            cols = slice(h * Dh, (h + 1) * Dh)
-            scores = q[..., cols] @ k[..., cols].transpose(-2, -1) / math.sqrt(Dh)
-            attention = torch.softmax(scores, dim=1 if bug == "softmax_dim1" else -1)
-            active = (training or bug == "dropout_always") and bug != "dropout_never"
-            if bug != "dropout_on_outputs":
-                attention = F.dropout(attention, dropout, training=active)
-            weights.append(attention)  # (B, T, T), after dropout
-            heads.append(attention @ v[..., cols])  # (B, T, Dh)
-        if bug == "cat_sequence":
-            return torch.cat(heads, dim=1)  # (B, H*T, Dh)
-        out = torch.cat(heads, dim=-1)  # H x (B, T, Dh) -> (B, T, D)
-        if bug == "dropout_on_outputs":
-            out = F.dropout(out, dropout, training=training)
-        return out_proj(out), torch.stack(weights, dim=1)  # (B, T, D), (B, H, T, T)
-
-    return multi_head_attention
-
-
-def test_check_article_attention_fix_accepts_a_correct_fix(capsys) -> None:
-    check_article_attention_fix(_article_fix())
-    assert "all 4 stages passed" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize(
-    ("bug", "diagnosis"),
-    [
-        ("q19", r"still the article's Q19 computation"),
-        ("shared_weight", r"Q = K = V = one weight matrix"),
-        ("fresh_layers", r"creates new random layers \(C19-6\)"),
-        ("dropout_always", r"dropout is active with training=False \(C19-7\)"),
-        ("softmax_dim1", r"softmax runs over the heads|softmax runs over the queries"),
-        ("cat_sequence", r"concatenated along the tokens"),
-        ("dropout_on_outputs", r"dropout is applied to the outputs"),
-        ("dropout_never", r"dropout is not applied when training=True"),
-    ],
-)
-def test_check_article_attention_fix_names_the_bug(bug: str, diagnosis: str) -> None:
-    with pytest.raises(AssertionError, match=diagnosis):
-        check_article_attention_fix(_article_fix(bug=bug))
-
-
-def test_checkers_leave_the_global_random_state_alone(capsys) -> None:
-    """Notebooks reseed once per demo; a checker call in between must not shift their numbers."""
-    state = torch.get_rng_state()
-    check_multi_head_attention(MultiHeadAttention)
-    check_multi_head_attention(_learner_mha())
-    check_article_attention_fix(_article_fix())
-    assert torch.equal(torch.get_rng_state(), state)
-    assert capsys.readouterr().out.count("passed") == 3

@@ -7,6 +7,7 @@ Notebooks are found by glob, never from a hand-kept list.
 
 from __future__ import annotations
 
+import ast
 import re
 from functools import cache
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+
+from .toc import toc_entries
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -50,24 +53,6 @@ def describe(nb, cell) -> str:
 
 def load_yaml(name: str) -> dict:
     return yaml.safe_load((ROOT / name).read_text(encoding="utf-8"))
-
-
-def toc_entries(toc: dict) -> list[str]:
-    """Every `file:` of _toc.yml (and the root), as written there, in order."""
-    found = [toc["root"]]
-
-    def walk(node) -> None:
-        if isinstance(node, list):
-            for child in node:
-                walk(child)
-        elif isinstance(node, dict):
-            if "file" in node:
-                found.append(node["file"])
-            for key in ("parts", "chapters", "sections"):
-                walk(node.get(key, []))
-
-    walk(toc)
-    return found
 
 
 def sources_of(entry: str) -> list[Path]:
@@ -109,6 +94,77 @@ def test_notebook_has_no_error_output_outside_raises_exception_cells(path):
                 f"{describe(nb, cell)} stores an error "
                 f"({errors[0].ename}: {errors[0].evalue}) but is not tagged raises-exception"
             )
+
+
+MACHINE_PATHS = re.compile(r"/home/|/root/|/Users/|/work/|/tmp/|site-packages|[A-Z]:\\")
+
+
+def output_texts(cell) -> list[str]:
+    """The text a reader sees of each output: streams, errors (traceback too) and text/plain."""
+    texts = []
+    for out in cell.get("outputs", []):
+        if out.output_type == "stream":
+            texts.append(out.text)
+        elif out.output_type == "error":
+            texts.append("\n".join([out.evalue, *out.traceback]))
+        else:
+            texts.append(out.get("data", {}).get("text/plain", ""))
+    return texts
+
+
+def python_source(cell) -> str:
+    """The cell's code as Python (IPython magics turned into calls)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(cell.source)
+
+
+@each_notebook
+def test_notebook_outputs_show_no_machine_path(path):
+    nb = read_notebook(path)
+    for cell in code_cells(nb):
+        for text in output_texts(cell):
+            found = MACHINE_PATHS.search(text)
+            assert not found, (
+                f"{describe(nb, cell)} shows a path of the machine that ran it "
+                f"({found.group(0)!r} in {text[max(0, found.start() - 60) : found.end() + 60]!r})"
+            )
+
+
+@each_notebook
+def test_notebook_demonstrates_errors_with_expect_error_not_a_silent_try(path):
+    """A try/except with no re-raise and no else passes whether or not the error happens."""
+    nb = read_notebook(path)
+    for cell in code_cells(nb):
+        for node in ast.walk(ast.parse(python_source(cell))):
+            if not isinstance(node, ast.Try) or node.orelse:
+                continue
+            for handler in node.handlers:
+                assert any(isinstance(n, ast.Raise) for n in ast.walk(handler)), (
+                    f"{describe(nb, cell)}: the try at line {node.lineno} swallows an error; "
+                    "demonstrate it with `with attention.expect_error(...)`"
+                )
+
+
+@each_notebook
+def test_notebook_raises_exception_only_in_exercise_checker_calls(path):
+    """Error demonstrations use expect_error; only a stub's checker call fails on purpose."""
+    nb = read_notebook(path)
+    for cell in code_cells(nb):
+        if "raises-exception" not in tags(cell):
+            continue
+        body = ast.parse(python_source(cell)).body
+        call = body[0].value if len(body) == 1 and isinstance(body[0], ast.Expr) else None
+        assert isinstance(call, ast.Call) and re.fullmatch(
+            r"attention\.checks\.check_\w+", ast.unparse(call.func)
+        ), f"{describe(nb, cell)} is tagged raises-exception but is not one checker call"
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        assert [e.ename for e in errors] == ["CheckFailed"], (
+            f"{describe(nb, cell)} must fail with CheckFailed, got {[e.ename for e in errors]}"
+        )
+        assert errors[0].traceback == errors[0].evalue.splitlines(), (
+            f"{describe(nb, cell)} stores a traceback, not the diagnosis alone"
+        )
 
 
 # ----------------------------------------------------------------------------- structure

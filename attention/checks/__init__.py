@@ -1,24 +1,30 @@
 """Exercise checkers: run a learner's function on fresh random cases and name the likely mistake.
 
 Each ``check_<exercise>(fn)`` draws new random inputs on every call (so hard-coding an answer
-fails), compares ``fn`` with the package's reference in float64, and either prints one line
-saying what passed or raises ``AssertionError`` with a diagnosis of the usual mistake.
-One module per chapter; this package re-exports every checker.
+fails), runs ``fn`` with the package's reference functions for that exercise out of reach
+(``_guard.FORBIDDEN``), compares it with the reference in float64, and either prints one line
+saying what passed or raises ``CheckFailed`` (an ``AssertionError``) whose message names the
+case and the likely mistake; Jupyter shows that message alone, without a traceback. One module
+per package module checked; this package re-exports every checker.
 """
 
+from ._common import CheckFailed
 from .article import check_article_attention_fix
-from .cost import check_attention_flops
+from .core import check_masked_softmax, check_scaled_dot_product_attention
+from .decoder import check_decoder_layer
 from .efficient import check_flash_attention, check_online_softmax_update
-from .encoder_decoder import check_decoder_layer, check_encoder_layer
+from .encoder import check_encoder_layer
 from .kv_cache import check_cached_attention_step
+from .long_range import check_max_path_length
 from .losses import check_masked_cross_entropy
 from .masks import check_decoder_mask, check_mask_conventions
 from .multihead import check_multi_head_attention
-from .path_length import check_max_path_length
-from .positional import check_alibi_bias, check_rope, check_sinusoidal_positional_encoding
-from .sdpa import check_masked_softmax, check_scaled_dot_product_attention
+from .positional import check_alibi_bias, check_sinusoidal_positional_encoding
+from .profiling import check_attention_flops
+from .rope import check_rope
 
 __all__ = [
+    "CheckFailed",
     "check_alibi_bias",
     "check_article_attention_fix",
     "check_attention_flops",

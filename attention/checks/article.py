@@ -1,4 +1,5 @@
-"""Checker for chapter 04's bug hunt: the article's Q19/Q20 code, fixed."""
+"""Checker of chapter 04's bug hunt: the article's Q19/Q20 code, fixed (``attention.multihead``
+with dropout on the weights)."""
 
 from __future__ import annotations
 
@@ -10,27 +11,25 @@ import torch
 from torch import nn
 
 from ._common import _call, _close, _fail, _generator
-from .multihead import (
-    _article_q19,
-    _check_mha_output,
-    _fresh_layers,
-    _mha_case,
-    _MHACase,
-)
+from .multihead import _check_mha_output, _fresh_layers, _mha_case, _MHACase
+
+
+def _article_q19(case: _MHACase) -> torch.Tensor:
+    """The article's Q19 computation with the case's weights (dropout off)."""
+    x, W, out_proj = case.x, case.layers[0].weight, case.layers[3]
+    Dh = x.shape[-1] // case.num_heads
+    with torch.no_grad():
+        attention = torch.softmax(x @ W.T / math.sqrt(Dh), dim=1)  # (B, T, D), over the tokens
+        return out_proj(attention @ W)  # (B, T, D) @ (D, D) -> (B, T, D)
+
 
 _ARTICLE_SUSPECTS = [
-    (
-        "this is still the article's Q19 computation: x @ W^T is a feature projection, not "
-        "query-key scores. Compute q, k, v with the three projections and scores = q @ k^T per "
-        "head, (B, H, T, T)",
-        _article_q19,
-    ),
-    (
-        "Q = K = V = one weight matrix (without its bias), as in the article (C19-1): use "
-        "q_proj(x), k_proj(x) and v_proj(x)",
-        dict(shared="weight"),
-    ),
-]
+    ("this is still the article's Q19 computation: x @ W^T is a feature projection, not "
+     "query-key scores. Compute q, k, v with the three projections and scores = q @ k^T per "
+     "head, (B, H, T, T)", _article_q19),
+    ("Q = K = V = one weight matrix (without its bias), as in the article (C19-1): use "
+     "q_proj(x), k_proj(x) and v_proj(x)", dict(shared="weight")),
+]  # fmt: skip
 
 
 def check_article_attention_fix(fn: Callable) -> None:
@@ -51,41 +50,25 @@ def check_article_attention_fix(fn: Callable) -> None:
     Args:
         fn: the fixed function.
 
-    Returns:
-        None; prints one line when every stage passes.
-
-    Raises:
-        AssertionError: naming the stage and the article's bug that is still there, or the
-            dropout mistake (dropout off in training, on the outputs, the values, the scores
-            or the input, unscaled, at the wrong rate, or weights returned from before it).
-
     Shapes:
         x ``(B, T, D)`` -> out ``(B, T, D)``.
 
     Introduced in chapter 04 (exercise ex-04-bug-hunt).
     """
-    __tracebackhide__ = True  # show the learner the verdict, not the checker's frames
     name = "check_article_attention_fix"
     gen = _generator()
     cases = [
         (_mha_case(gen, "x (2, 7, 24), 3 heads, dropout=0.1, training=False", 2, 7, 24, 3), 0.1),
         (_mha_case(gen, "x (3, 5, 32), 8 heads, dropout=0.0, training=False", 3, 5, 32, 8), 0.0),
-        (
-            _mha_case(
-                gen,
-                "the article's call: x (32, 64, 512), 8 heads, dropout=0.1, training=False",
-                32,
-                64,
-                512,
-                8,
-            ),
-            0.1,
-        ),
-    ]
+        (_mha_case(gen, "the article's call: x (32, 64, 512), 8 heads, dropout=0.1, "
+                   "training=False", 32, 64, 512, 8), 0.1),
+    ]  # fmt: skip
     for case, p in cases:
         run = functools.partial(fn, dropout=p, training=False)
-        first = _call(name, case.description, run, case.x, *_fresh_layers(case), case.num_heads)
-        second = _call(name, case.description, run, case.x, *_fresh_layers(case), case.num_heads)
+        first, second = (
+            _call(name, case.description, run, case.x, *_fresh_layers(case), case.num_heads)
+            for _ in range(2)
+        )
         if not _same(first, second):
             off = functools.partial(fn, dropout=0.0, training=False)
             a, b = (off(case.x, *_fresh_layers(case), case.num_heads) for _ in range(2))
@@ -113,14 +96,8 @@ def _same(a: object, b: object) -> bool:
 
 
 def _check_article_dropout(name: str, gen: torch.Generator, fn: Callable) -> None:
-    """Dropout must act in training, on the weights (B, H, T, T), with an identity W^O here.
-
-    With ``dropout=0.5`` the function must return ``(out, weights)``, the weights after dropout.
-    Then every weight must be 0 or the reference weight divided by ``1 - p``, 30-70% of them 0,
-    and ``out`` must be ``merge(weights @ v_proj(x))`` for the weights returned. Dropout on the
-    values, on the scores, on the input or on the outputs, unscaled dropout, a wrong rate and
-    returning the weights from before dropout are each named.
-    """
+    """Dropout must act in training, on the weights (B, H, T, T) (here with an identity W^O):
+    each returned weight 0 or the reference / (1 - p), and ``out`` made from those weights."""
     B, T, D, H = 4, 8, 64, 4  # Dh = 16 >= T: the weights that produced `out` can be read back
     p = 0.5
     case = _mha_case(gen, "", B, T, D, H)
@@ -130,33 +107,21 @@ def _check_article_dropout(name: str, gen: torch.Generator, fn: Callable) -> Non
         identity.bias.zero_()
     case.layers = (*case.layers[:3], identity)
     case.description = f"x {(B, T, D)}, {H} heads, out_proj = identity, dropout=0.0, training=True"
-    run = functools.partial(fn, dropout=0.0, training=True)
-    _check_mha_output(
-        name, case, _call(name, case.description, run, case.x, *_fresh_layers(case), H)
-    )
+    result = _call(name, case.description, fn, case.x, *_fresh_layers(case), H, dropout=0.0,
+                   training=True)  # fmt: skip
+    _check_mha_output(name, case, result)
     stage = case.description.replace("dropout=0.0", f"dropout={p}")
-    run = functools.partial(fn, dropout=p, training=True)
-    result = _call(name, stage, run, case.x, *_fresh_layers(case), H)
-    if not (
-        isinstance(result, tuple | list)
-        and len(result) == 2
-        and all(isinstance(t, torch.Tensor) for t in result)
-    ):
-        raise _fail(
-            name,
-            stage,
-            "with dropout, return (out, weights): the attention weights after dropout, "
-            "(B, H, T, T), the ones multiplied by v, so that the checker can see where the "
-            "dropout went",
-        )
+    result = _call(name, stage, fn, case.x, *_fresh_layers(case), H, dropout=p, training=True)
+    if not (isinstance(result, tuple | list) and len(result) == 2
+            and all(isinstance(t, torch.Tensor) for t in result)):  # fmt: skip
+        raise _fail(name, stage, "with dropout, return (out, weights): the attention weights "
+                    "after dropout, (B, H, T, T), the ones multiplied by v, so that the checker "
+                    "can see where the dropout went")  # fmt: skip
     out, weights = (t.detach() for t in result)
     if out.shape != (B, T, D) or weights.shape != (B, H, T, T):
-        raise _fail(
-            name,
-            stage,
-            f"expected out (B, T, D) = {(B, T, D)} and weights (B, H, T, T) = {(B, H, T, T)}, "
-            f"got {tuple(out.shape)} and {tuple(weights.shape)}",
-        )
+        got = f"got {tuple(out.shape)} and {tuple(weights.shape)}"
+        raise _fail(name, stage, f"expected out (B, T, D) = {(B, T, D)} and weights (B, H, T, "
+                    f"T) = {(B, H, T, T)}, {got}")  # fmt: skip
     problem = _diagnose_dropout(case, out.to(torch.float64), weights.to(torch.float64), p)
     if problem is not None:
         raise _fail(name, stage, problem)
@@ -170,11 +135,8 @@ def _is_dropout_of(got: torch.Tensor, ref: torch.Tensor, p: float) -> bool:
 
 
 def _softmax_of_dropped_scores(weights: torch.Tensor, scores: torch.Tensor, p: float) -> bool:
-    """Whether ``weights = softmax(dropout(scores))``, the dropout scaled by 1/(1-p) or not.
-
-    A row is such a softmax if ``log w_j - c`` is 0 (score dropped) or ``s_j * scale`` (kept)
-    for one constant ``c`` per row; ``c`` must then be one of the two candidates of entry 0.
-    """
+    """Whether ``weights = softmax(dropout(scores))``, scaled by 1/(1-p) or not: each row's
+    ``log w_j - c`` is 0 (dropped) or ``s_j * scale`` (kept) for one constant ``c``."""
     if not bool((weights > 0).all()):
         return False
     log_w = weights.log()  # (B, H, T, S)
@@ -190,9 +152,7 @@ def _softmax_of_dropped_scores(weights: torch.Tensor, scores: torch.Tensor, p: f
     return False
 
 
-def _diagnose_dropout(
-    case: _MHACase, out: torch.Tensor, weights: torch.Tensor, p: float
-) -> str | None:
+def _diagnose_dropout(case: _MHACase, out, weights, p: float) -> str | None:
     """What is wrong with ``(out, weights)`` as dropout ``p`` on the attention weights."""
     q_proj, k_proj, v_proj, _ = case.layers  # out_proj is the identity here
     x, H = case.x, case.num_heads
@@ -220,11 +180,9 @@ def _diagnose_dropout(
         factor = ratio.median().item()
         if not torch.allclose(ratio, torch.full_like(ratio, factor), rtol=1e-5, atol=1e-8):
             if _softmax_of_dropped_scores(weights, scores, p):
-                return (
-                    "dropout is applied to the scores before the softmax: a zeroed score is "
-                    "not a removed key (e^0 = 1), and the rows are renormalised; apply dropout "
-                    "to softmax(scores), the weights (B, H, T, T)"
-                )
+                return ("dropout is applied to the scores before the softmax: a zeroed score is "
+                        "not a removed key (e^0 = 1), and the rows are renormalised; apply dropout "
+                        "to softmax(scores), the weights (B, H, T, T)")  # fmt: skip
             return (
                 "the weights are not the softmax weights with some set to 0 and the others "
                 f"divided by 1 - p: apply dropout once, to softmax(scores), with p={p}"
@@ -243,32 +201,20 @@ def _diagnose_dropout(
             )
         share = 1 - kept.double().mean().item()
         if not 0.3 <= share <= 0.7:
-            return (
-                f"{share:.0%} of the weights are 0 with dropout={p} (expected about {p:.0%}): "
-                "pass p=dropout to F.dropout"
-            )
+            return (f"{share:.0%} of the weights are 0 with dropout={p} (expected about {p:.0%}): "
+                    "pass p=dropout to F.dropout")  # fmt: skip
     return None
 
 
-def _diagnose_inconsistent(
-    case: _MHACase,
-    out: torch.Tensor,
-    weights: torch.Tensor,
-    ref_w: torch.Tensor,
-    v: torch.Tensor,
-    p: float,
-) -> str:
+def _diagnose_inconsistent(case: _MHACase, out, weights, ref_w, v, p: float) -> str:
     """Name the mistake when ``out`` is not ``merge(weights @ v)`` for the weights returned."""
-    B, T, D = case.x.shape  # batch, tokens, width
-    H = case.num_heads
+    (B, T, D), H = case.x.shape, case.num_heads  # batch, tokens, width; heads
     out_heads = out.view(B, T, H, D // H).transpose(1, 2)  # (B, T, D) -> (B, H, T, Dh)
     zeros = (out == 0).double().mean().item()
     if zeros > 0.2:
-        return (
-            f"dropout is applied to the outputs ({zeros:.0%} of them are exactly 0 with an "
-            "identity out_proj), not to the attention weights: apply it to the weights "
-            "(B, H, T, T) before weights @ v"
-        )
+        return (f"dropout is applied to the outputs ({zeros:.0%} of them are exactly 0 with an "
+                "identity out_proj), not to the attention weights: apply it to the weights "
+                "(B, H, T, T) before weights @ v")  # fmt: skip
     used = out_heads @ torch.linalg.pinv(v)  # (B, H, T, T): the weights that produced out
     if _is_dropout_of(used, ref_w, p):
         return (
@@ -284,11 +230,7 @@ def _diagnose_inconsistent(
     v_proj = case.layers[2]
     x_used = torch.linalg.solve(v_proj.weight.T, v_used - v_proj.bias, left=False)  # (B, T, D)
     if _is_dropout_of(x_used, case.x, p):
-        return (
-            "dropout is applied to the input x: it changes the queries, keys and values "
-            "alike; apply it to the attention weights (B, H, T, T) only"
-        )
-    return (
-        "the output is not out_proj(merge(weights @ v_proj(x))) for the weights you return: "
-        "return the weights after dropout and use exactly those for weights @ v"
-    )
+        return ("dropout is applied to the input x: it changes the queries, keys and values "
+                "alike; apply it to the attention weights (B, H, T, T) only")  # fmt: skip
+    return ("the output is not out_proj(merge(weights @ v_proj(x))) for the weights you return: "
+            "return the weights after dropout and use exactly those for weights @ v")  # fmt: skip

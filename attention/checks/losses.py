@@ -1,4 +1,4 @@
-"""Checkers for chapter 07: the masked (padding-excluded) cross-entropy with label smoothing."""
+"""Checker of ``attention.losses`` (chapter 07): the masked cross-entropy, label smoothing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from ..losses import masked_cross_entropy
-from ._common import _call, _close, _fail, _generator, _randn
+from ._common import _call, _close, _fail, _generator, _randint, _randn
 
 
 @dataclass
@@ -22,33 +22,17 @@ class _LossCase:
     eps: float
 
 
-def _loss_case(
-    gen: torch.Generator,
-    B: int,
-    T: int,
-    V: int,
-    pad_id: int,
-    eps: float,
-    lengths: list[int] | None = None,
-) -> _LossCase:
+def _loss_case(gen: torch.Generator, B, T, V, pad_id: int, eps: float, lengths=None) -> _LossCase:
     """Right-padded targets of distinct lengths >= 1; real targets never equal ``pad_id``.
-
-    ``lengths`` fixes the lengths (the first case does, so that its description, which a
-    notebook stores when a stub fails there, is the same on every run).
-    """
-    if lengths is None:
-        lengths = torch.randperm(T, generator=gen)[:B] + 1  # distinct, in 1..T
-    else:
-        lengths = torch.tensor(lengths)
+    Fixed ``lengths`` keep a description the same on every run (a notebook stores one)."""
+    lengths = torch.randperm(T, generator=gen)[:B] + 1 if lengths is None else torch.tensor(lengths)
     real = torch.randint(0, V - 1, (B, T), generator=gen)
     real = real + (real >= pad_id).long()  # every class but pad_id
     targets = real.masked_fill(torch.arange(T) >= lengths[:, None], pad_id)  # (B, T)
     if pad_id != 0:
         targets[0, 0] = 0  # a real class-0 target, so that a hard-coded pad id of 0 shows
-    desc = (
-        f"logits ({B}, {T}, {V}), pad_id={pad_id}, label_smoothing={eps}, "
-        f"lengths {lengths.tolist()}"
-    )
+    desc = f"logits ({B}, {T}, {V}), pad_id={pad_id}, label_smoothing={eps}, lengths "
+    desc += str(lengths.tolist())
     return _LossCase(desc, _randn(gen, B, T, V, std=2.0), targets, pad_id, eps)
 
 
@@ -107,18 +91,14 @@ def _diagnose(case: _LossCase, got: torch.Tensor, shift: bool) -> str:
     logits, targets, pad, eps = case.logits, case.targets, case.pad_id, case.eps
     if shift:
         if _close(got, _variant(logits, targets, pad, eps)):
-            return (
-                "you forgot to shift the targets: logits[:, t] predicts the NEXT token, so "
-                "compare logits[:, :-1] with tokens[:, 1:]"
-            )
+            return ("you forgot to shift the targets: logits[:, t] predicts the NEXT token, so "
+                    "compare logits[:, :-1] with tokens[:, 1:]")  # fmt: skip
         if _close(got, _variant(logits[:, 1:], targets[:, :-1], pad, eps)):
             return "you shifted the wrong way: compare logits[:, :-1] with tokens[:, 1:]"
         logits, targets = logits[:, :-1], targets[:, 1:]
     elif _close(got, _variant(logits[:, :-1], targets[:, 1:], pad, eps)):
-        return (
-            "you shifted the targets, but they are already aligned: logits[:, t] must be "
-            "scored against targets[:, t] here"
-        )
+        return ("you shifted the targets, but they are already aligned: logits[:, t] must be "
+                "scored against targets[:, t] here")  # fmt: skip
     suspects = [
         ("averaging over pads: pad positions are in the loss and in the mean; leave every "
          "position whose target is pad_id out of both", dict(pads_in_loss=True)),
@@ -176,22 +156,15 @@ def check_masked_cross_entropy(fn: Callable, *, shift: bool = False) -> None:
             where ``logits[:, t]`` predicts ``tokens[:, t + 1]``, and must shift itself.
         shift: whether ``fn`` must align the logits with the next tokens (keyword only).
 
-    Returns:
-        None; prints one line when every case passes.
-
-    Raises:
-        AssertionError: naming the case and the likely mistake.
-
     Shapes:
         logits ``(B, T, V)``, targets ``(B, T)`` -> ``()``.
 
     Introduced in chapter 07 (exercise ex-07-masked-loss).
     """
-    __tracebackhide__ = True  # show the learner the verdict, not the checker's frames
     name = "check_masked_cross_entropy"
     gen = _generator()
-    V = 7 + int(torch.randint(0, 6, (1,), generator=gen))
-    odd_pad = 1 + int(torch.randint(0, V - 1, (1,), generator=gen))  # a pad id that is not 0
+    V = 7 + _randint(gen, 0, 6)
+    odd_pad = 1 + _randint(gen, 0, V - 1)  # a pad id that is not 0
     cases = [
         _loss_case(gen, 3, 6, 10, 0, 0.0, lengths=[6, 3, 1]),  # the same description every run
         _loss_case(gen, 4, 7, V, odd_pad, 0.0),
@@ -200,41 +173,33 @@ def check_masked_cross_entropy(fn: Callable, *, shift: bool = False) -> None:
     ]
     for case in cases:
         logits = case.logits.clone().requires_grad_(True)
-        if shift:
-            ref = masked_cross_entropy(
-                case.logits[:, :-1], case.targets[:, 1:], case.pad_id, case.eps
-            )
-        else:
-            ref = masked_cross_entropy(case.logits, case.targets, case.pad_id, case.eps)
+        aligned = (
+            (case.logits[:, :-1], case.targets[:, 1:]) if shift else (case.logits, case.targets)
+        )
+        ref = masked_cross_entropy(*aligned, case.pad_id, case.eps)
         got = _call(name, case.description, fn, logits, case.targets.clone(), case.pad_id, case.eps)
         if not isinstance(got, torch.Tensor) or got.numel() != 1:
             what = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
             raise _fail(name, case.description, f"expected a scalar tensor, got {what}")
         got = got.reshape(())
         if not torch.isfinite(got):
-            raise _fail(
-                name, case.description,
-                f"the loss is {got.item()}: a pad id used as a class index, or 0 * inf from "
-                "multiplying -inf log-probabilities by a 0/1 mask (use masked_fill/where)",
-            )  # fmt: skip
+            raise _fail(name, case.description, f"the loss is {got.item()}: a pad id used as a "
+                        "class index, or 0 * inf from multiplying -inf log-probabilities by a 0/1 "
+                        "mask (use masked_fill/where)")  # fmt: skip
         if not _close(got, ref):
             raise _fail(name, case.description, _diagnose(case, got.detach(), shift))
         if got.grad_fn is None:
-            raise _fail(
-                name, case.description,
-                "the loss is not connected to the logits (no .item(), numpy or torch.no_grad): "
-                "a model could not be trained with it",
-            )  # fmt: skip
+            raise _fail(name, case.description, "the loss is not connected to the logits (no "
+                        ".item(), numpy or torch.no_grad): a model could not be trained with "
+                        "it")  # fmt: skip
         got.backward()
         pads = case.targets == case.pad_id
         pads = pads[:, 1:] if shift else pads
         grad = logits.grad[:, :-1] if shift else logits.grad
         if (grad[pads] != 0).any():
-            raise _fail(
-                name, case.description,
-                "the value is right but pad positions get a gradient: mask them out of the "
-                "loss (torch.where or masked_fill) so that pads do not train the model",
-            )  # fmt: skip
+            raise _fail(name, case.description, "the value is right but pad positions get a "
+                        "gradient: mask them out of the loss (torch.where or masked_fill) so that "
+                        "pads do not train the model")  # fmt: skip
     print(
         f"{name}: all {len(cases)} random cases passed (pad id 0 and a random non-zero one, "
         "label smoothing 0, 0.1 and 0.25, uneven lengths, zero gradient at pads)."

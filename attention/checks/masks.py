@@ -1,4 +1,5 @@
-"""Checker for chapter 03: the mask conventions of each library."""
+"""Checkers of ``attention.masks`` (chapter 03): the conventions of each library, and the
+decoder's mask built from a Hugging Face ``attention_mask``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Callable
 import torch
 
 from ..masks import causal_mask, padding_mask
-from ._common import _call, _close, _fail, _generator, _randn, _random_mask
+from ._common import CheckFailed, _call, _close, _fail, _generator, _randn, _random_mask
 from .multihead import _mha_case, _reference_module
 
 
@@ -19,10 +20,8 @@ def _diagnose_torch_mask(mask: torch.Tensor, got: object) -> str | None:
         return f"expected the mask's shape {tuple(mask.shape)}, got {tuple(got.shape)}"
     if got.dtype == torch.bool:
         if torch.equal(got, mask):
-            return (
-                "the mask is not inverted: in nn.MultiheadAttention True means 'ignore', the "
-                "opposite of ours, so return ~mask"
-            )
+            return ("the mask is not inverted: in nn.MultiheadAttention True means 'ignore', the "
+                    "opposite of ours, so return ~mask")  # fmt: skip
         if not torch.equal(got, ~mask):
             return "the bool mask must be True exactly where ours is False (that is, ~mask)"
         return None
@@ -34,84 +33,51 @@ def _diagnose_torch_mask(mask: torch.Tensor, got: object) -> str | None:
     if got.isnan().any():
         return "the float mask contains NaN"
     kept, dropped = got[mask], got[~mask]
-    zero_one = ((kept == 1).all() and (dropped == 0).all()) or (
-        (kept == 0).all() and (dropped == 1).all()
-    )
-    if zero_one:
-        return (
-            "a float mask of 0s and 1s is added to the scores, not read as True/False: use 0.0 "
-            "where ours is True and -inf where it is False (or return the bool ~mask)"
-        )
-    if (dropped == 0).all() and (kept < 0).all():
-        return (
-            "the additive mask is inverted: 0 goes where ours is True (may attend) and -inf "
-            "where it is False"
-        )
-    if (dropped > 0).any():
-        return (
-            "the additive mask has the wrong sign: masked scores need a large negative value "
-            "(-inf); a positive one makes the masked keys more likely, not impossible"
-        )
-    if not (kept == 0).all():
-        return "where ours is True the additive mask must be exactly 0 (it is added to the scores)"
-    if (dropped > -1e5).any():  # -1e8, -1e9 and finfo.min stay far out of the logits' reach
-        return (
-            f"a fill of {dropped.max().item():g} is within reach of real logits; use -inf, "
-            "<= -1e9 or torch.finfo(dtype).min"
-        )
-    return None
+    zero_one = (kept == 1).all() and (dropped == 0).all()
+    zero_one = zero_one or ((kept == 0).all() and (dropped == 1).all())
+    problems = [  # (whether it applies, diagnosis), the first that applies is named
+        (zero_one,
+         "a float mask of 0s and 1s is added to the scores, not read as True/False: use 0.0 "
+         "where ours is True and -inf where it is False (or return the bool ~mask)"),
+        ((dropped == 0).all() and (kept < 0).all(), "the additive mask is inverted: 0 goes where "
+         "ours is True (may attend) and -inf where it is False"),
+        ((dropped > 0).any(), "the additive mask has the wrong sign: masked scores need a large "
+         "negative value (-inf); a positive one makes the masked keys more likely, not impossible"),
+        (not (kept == 0).all(),
+         "where ours is True the additive mask must be exactly 0 (it is added to the scores)"),
+        # -1e8, -1e9 and finfo.min stay far out of the logits' reach
+        ((dropped > -1e5).any(), f"a fill of {dropped.max().item():g} is within reach of real "
+         "logits; use -inf, <= -1e9 or torch.finfo(dtype).min"),
+    ]  # fmt: skip
+    return next((message for applies, message in problems if applies), None)
 
 
 def check_mask_conventions(fn: Callable) -> None:
     """Check a learner's conversion of our masks into ``nn.MultiheadAttention``'s convention.
 
-    ``fn(mask)`` receives a bool mask, True = may attend (ours and
-    ``F.scaled_dot_product_attention``), and returns what ``nn.MultiheadAttention`` expects:
-    either a bool mask with True = ignore, or a float additive mask (0 = attend, ``-inf`` =
-    ignore; a float result is cast to float64 here, the query's dtype). The same function
-    serves for a ``(T, S)`` ``attn_mask`` and a ``(B, S)`` ``key_padding_mask``. The checker
-    inspects the result, then runs ``nn.MultiheadAttention`` with it and requires the output of
-    ``MultiHeadAttention`` with the original mask.
-
     Args:
-        fn: the conversion to check.
-
-    Returns:
-        None; prints one line when every case passes.
-
-    Raises:
-        AssertionError: naming the case and the likely mistake (no inversion, a wrong dtype,
-            0/1 floats, an inverted or positive additive mask, a fill above about -1e5).
+        fn: ``fn(mask)`` gets a bool mask, True = may attend (ours and ``F.sdpa``'s), and
+            returns what ``nn.MultiheadAttention`` expects: a bool mask with True = ignore, or a
+            float additive mask (0 = attend, ``-inf`` = ignore; cast to float64 here, the
+            query's dtype), for a ``(T, S)`` ``attn_mask`` and a ``(B, S)`` ``key_padding_mask``
+            alike. ``nn.MultiheadAttention`` with it must equal ours with the original mask.
 
     Shapes:
         mask ``(T, S)`` or ``(B, S)`` -> the same shape.
 
     Introduced in chapter 03 (exercise ex-03-mask-conventions).
     """
-    __tracebackhide__ = True  # show the learner the verdict, not the checker's frames
     name = "check_mask_conventions"
     gen = _generator()
     T, S, D, H = 5, 9, 16, 4
     lengths = torch.randint(1, S + 1, (3,), generator=gen)
     cases = [
         ("a causal mask (6, 6) as attn_mask", causal_mask(6), 2, 6, 6, "attn_mask"),
-        (
-            f"a random mask ({T}, {S}) as attn_mask (cross-attention)",
-            _random_mask(gen, T, S),
-            2,
-            T,
-            S,
-            "attn_mask",
-        ),
-        (
-            f"a padding mask (3, {S}) for lengths {lengths.tolist()} as key_padding_mask",
-            padding_mask(lengths, S),
-            3,
-            T,
-            S,
-            "key_padding_mask",
-        ),
-    ]
+        (f"a random mask ({T}, {S}) as attn_mask (cross-attention)", _random_mask(gen, T, S), 2,
+         T, S, "attn_mask"),
+        (f"a padding mask (3, {S}) for lengths {lengths.tolist()} as key_padding_mask",
+         padding_mask(lengths, S), 3, T, S, "key_padding_mask"),
+    ]  # fmt: skip
     for description, mask, B, T_q, S_k, argument in cases:
         got = _call(name, description, fn, mask.clone())
         problem = _diagnose_torch_mask(mask, got)
@@ -121,34 +87,23 @@ def check_mask_conventions(fn: Callable) -> None:
         ours = _reference_module(case)
         kv = _randn(gen, B, S_k, D)
         got = got if got.dtype == torch.bool else got.to(torch.float64)
-        with torch.no_grad():
-            with torch.random.fork_rng(devices=[]):  # nn.MultiheadAttention() draws weights
-                torch_mha = ours.to_torch()
-            theirs = torch_mha(case.x, kv, kv, need_weights=False, **{argument: got})[0]
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):  # to_torch() draws weights
+            theirs = ours.to_torch()(case.x, kv, kv, need_weights=False, **{argument: got})[0]
             padding = argument == "key_padding_mask"
             ref = ours(case.x, kv, mask=mask[:, None, None, :] if padding else mask)[0]
         if not _close(theirs, ref):
-            raise _fail(
-                name,
-                description,
-                f"nn.MultiheadAttention with your mask differs from ours by up to "
-                f"{(theirs - ref).abs().max():.3g}",
-            )
+            gap = f"{(theirs - ref).abs().max():.3g}"
+            raise _fail(name, description, f"nn.MultiheadAttention with your mask differs from "
+                        f"ours by up to {gap}")  # fmt: skip
     print(
         f"{name}: all {len(cases)} cases passed (causal and cross-attention attn_mask, "
         "key_padding_mask; nn.MultiheadAttention with your mask equals ours)."
     )
 
 
-# The decoder's self-attention mask from a Hugging Face attention_mask (exercise ex-03-decoder-mask)
-
-
 def _decoder_cases(gen: torch.Generator) -> list[tuple[str, torch.Tensor]]:
-    """Right-padded batches (B != T and B == T) and a left-padded one with fully masked rows.
-
-    The descriptions are fixed (a notebook stores the first one in its failure output); the
-    random lengths are reported with the diagnosis instead.
-    """
+    """Right-padded batches (B != T and B == T) and a left-padded one with fully masked rows,
+    with fixed descriptions (a notebook stores one); the lengths go with the diagnosis."""
 
     def lengths(B: int, T: int, shortest: int) -> torch.Tensor:
         n = torch.randint(1, T + 1, (B,), generator=gen)
@@ -159,11 +114,9 @@ def _decoder_cases(gen: torch.Generator) -> list[tuple[str, torch.Tensor]]:
     return [
         ("a right-padded batch (3, 8)", padding_mask(right_a, 8)),
         ("a right-padded batch (6, 6)", padding_mask(right_b, 6)),
-        (
-            "a left-padded batch (4, 7), whose first queries have no real key",
-            padding_mask(left, 7).flip(-1),
-        ),
-    ]
+        ("a left-padded batch (4, 7), whose first queries have no real key",
+         padding_mask(left, 7).flip(-1)),
+    ]  # fmt: skip
 
 
 def _decoder_variants(keep: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
@@ -175,52 +128,28 @@ def _decoder_variants(keep: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
     right = padding_mask(keep.sum(-1), T)[:, None, None, :]  # padding assumed on the right
     ref = causal & keys
     return [
-        (
-            "the mask is inverted (True = ignore is nn.MultiheadAttention's convention): here "
-            "True must mean 'may attend', as in F.scaled_dot_product_attention",
-            ~ref,
-        ),
-        (
-            "the causal and padding masks are combined with OR: a pair may attend only if both "
-            "allow it, so combine them with &",
-            causal | keys,
-        ),
-        (
-            "the padding is not masked: AND the causal mask with the attention_mask over the keys, "
-            "attention_mask[:, None, None, :] == 1",
-            causal.expand(B, 1, T, T),
-        ),
-        (
-            "the causal mask is missing: query i may attend only to keys j <= i (a lower "
-            "triangle, torch.ones(T, T).tril())",
-            keys.expand(B, 1, T, T),
-        ),
-        (
-            "the causal mask points the wrong way: keep keys j <= i (tril), not j >= i (triu)",
-            ones.triu() & keys,
-        ),
-        (
-            "the diagonal is masked: a token may attend to itself, so use tril() (keys j <= i), "
-            "not tril(-1)",
-            ones.tril(-1) & keys,
-        ),
-        (
-            "the pad queries' rows are masked as well as the pad keys: mask the keys (columns) "
-            "only, attention_mask[:, None, None, :]; emptying a row leaves that query no key at "
-            "all (NaN in a naive softmax)",
-            ref & queries,
-        ),
-        (
-            "the padding mask is applied to the queries (rows) instead of the keys (columns): "
-            "use attention_mask[:, None, None, :], so that no query looks at a pad key",
-            causal & queries,
-        ),
-        (
-            "the padding is assumed to be on the right (a mask built from the lengths): read the "
-            "pad positions from attention_mask itself, since a left-padded batch has its 0s first",
-            causal & right,
-        ),
-    ]
+        ("the mask is inverted (True = ignore is nn.MultiheadAttention's convention): here "
+         "True must mean 'may attend', as in F.scaled_dot_product_attention", ~ref),
+        ("the causal and padding masks are combined with OR: a pair may attend only if both "
+         "allow it, so combine them with &", causal | keys),
+        ("the padding is not masked: AND the causal mask with the attention_mask over the keys, "
+         "attention_mask[:, None, None, :] == 1", causal.expand(B, 1, T, T)),
+        ("the causal mask is missing: query i may attend only to keys j <= i (a lower "
+         "triangle, torch.ones(T, T).tril())", keys.expand(B, 1, T, T)),
+        ("the causal mask points the wrong way: keep keys j <= i (tril), not j >= i (triu)",
+         ones.triu() & keys),
+        ("the diagonal is masked: a token may attend to itself, so use tril() (keys j <= i), "
+         "not tril(-1)", ones.tril(-1) & keys),
+        ("the pad queries' rows are masked as well as the pad keys: mask the keys (columns) "
+         "only, attention_mask[:, None, None, :]; emptying a row leaves that query no key at "
+         "all (NaN in a naive softmax)", ref & queries),
+        ("the padding mask is applied to the queries (rows) instead of the keys (columns): "
+         "use attention_mask[:, None, None, :], so that no query looks at a pad key",
+         causal & queries),
+        ("the padding is assumed to be on the right (a mask built from the lengths): read the "
+         "pad positions from attention_mask itself, since a left-padded batch has its 0s first",
+         causal & right),
+    ]  # fmt: skip
 
 
 def _diagnose_decoder_mask(keep: torch.Tensor, got: object) -> str | None:
@@ -230,10 +159,8 @@ def _diagnose_decoder_mask(keep: torch.Tensor, got: object) -> str | None:
     if not isinstance(got, torch.Tensor):
         return f"expected a tensor, got {type(got).__name__}"
     if got.dtype != torch.bool:
-        if got.is_floating_point() and (got[got != 0] == float("-inf")).all():
-            kind = "an additive float mask (0 / -inf)"
-        else:
-            kind = f"a {got.dtype} tensor"
+        additive = got.is_floating_point() and (got[got != 0] == float("-inf")).all()
+        kind = "an additive float mask (0 / -inf)" if additive else f"a {got.dtype} tensor"
         return (
             f"expected a bool mask (True = may attend), got {kind}; build it from booleans, e.g. "
             "attention_mask == 1 and torch.ones(T, T, dtype=torch.bool).tril()"
@@ -242,23 +169,19 @@ def _diagnose_decoder_mask(keep: torch.Tensor, got: object) -> str | None:
         shape = tuple(got.shape)
         causal = torch.ones(T, T, dtype=torch.bool).tril()
         # With B == T, (T, T) & (B, T) broadcasts silently and pairs sequence b with query b.
-        if shape == (T, T) and B == T and torch.equal(got.cpu(), causal & keep):
-            return (
-                f"the mask has shape {shape}, not {full}: the (B, T) padding mask was broadcast "
-                "against the (T, T) causal mask, which pairs sequence b with query b; reshape "
-                "it to (B, 1, 1, T) first"
-            )
-        if shape == (T, T):
-            return (
-                f"the mask has shape {shape}, the same for every sequence: combine it with each "
-                f"sequence's padding, attention_mask[:, None, None, :], to get {full}"
-            )
-        if shape == (B, T, T):
-            return (
-                f"the mask has shape {shape}; add the head dim, mask[:, None] -> {full}, so that "
-                "it broadcasts over the heads of (B, H, T, S) scores rather than against them"
-            )
-        return f"expected a mask of shape {full} (B, 1, T, S), got {shape}"
+        broadcast = shape == (T, T) and B == T and torch.equal(got.cpu(), causal & keep)
+        problems = [
+            (broadcast, f"the mask has shape {shape}, not {full}: the (B, T) padding mask was "
+             "broadcast against the (T, T) causal mask, which pairs sequence b with query b; "
+             "reshape it to (B, 1, 1, T) first"),
+            (shape == (T, T), f"the mask has shape {shape}, the same for every sequence: combine "
+             f"it with each sequence's padding, attention_mask[:, None, None, :], to get {full}"),
+            (shape == (B, T, T), f"the mask has shape {shape}; add the head dim, mask[:, None] -> "
+             f"{full}, so that it broadcasts over the heads of (B, H, T, S) scores rather than "
+             "against them"),
+            (True, f"expected a mask of shape {full} (B, 1, T, S), got {shape}"),
+        ]  # fmt: skip
+        return next(message for applies, message in problems if applies)
     try:
         got = got.expand(full)
     except RuntimeError:
@@ -282,50 +205,36 @@ def _diagnose_decoder_mask(keep: torch.Tensor, got: object) -> str | None:
 def check_decoder_mask(fn: Callable) -> None:
     """Check a learner's decoder self-attention mask built from a Hugging Face attention_mask.
 
-    ``fn(attention_mask)`` receives a ``torch.long`` tensor of 0s and 1s, 1 = real token (the
-    Hugging Face convention), right- or left-padded, and returns the bool mask of decoder
-    self-attention: query ``i`` may attend to key ``j`` only if ``j <= i`` (causal) and key
-    ``j`` is a real token (padding hides keys, not queries). True = may attend; the shape is
-    ``(B, 1, T, T)``, ready for ``(B, H, T, T)`` scores. Three fresh batches are tried:
-    right-padded with ``B != T`` and ``B == T`` (which catches a padding mask broadcast against
-    the queries), and left-padded, whose first queries have no real key at all.
+    Three fresh batches are tried: right-padded with ``B != T`` and ``B == T`` (which catches
+    a padding mask broadcast against the queries), and left-padded, whose first queries have
+    no real key at all.
 
     Args:
-        fn: the mask builder to check.
-
-    Returns:
-        None; prints one line when every case passes.
-
-    Raises:
-        AssertionError: naming the case and the likely mistake (inverted, OR instead of AND,
-            padding or causal part missing, triu or tril(-1), padding on the queries, padding
-            assumed on the right, a wrong shape or dtype).
+        fn: ``fn(attention_mask)`` gets a ``torch.long`` tensor of 0s and 1s, 1 = real token
+            (Hugging Face's convention), and returns the bool mask of decoder self-attention,
+            True = may attend: query ``i`` may attend to key ``j`` only if ``j <= i`` and key
+            ``j`` is a real token (padding hides keys, not queries), ``(B, 1, T, T)``.
 
     Shapes:
         attention_mask ``(B, T)`` -> ``(B, 1, T, T)``.
 
     Introduced in chapter 03 (exercise ex-03-decoder-mask).
     """
-    __tracebackhide__ = True  # show the learner the verdict, not the checker's frames
     name = "check_decoder_mask"
     cases = _decoder_cases(_generator())
     for description, keep in cases:
         attention_mask = keep.long()  # (B, T): 1 = real token, 0 = padding
         try:
             got = _call(name, description, fn, attention_mask.clone())
-        except AssertionError as err:
+        except CheckFailed as err:
             if "must match the size of tensor" not in str(err):
                 raise
-            hint = (
-                "\n  (a (B, T) padding mask cannot be combined with the (T, T) causal mask as it "
-                "is: reshape it to (B, 1, 1, T) first)"
-            )
-            raise AssertionError(f"{err}{hint}") from None
+            hint = "\n  (a (B, T) padding mask cannot be combined with the (T, T) causal mask as it"
+            raise CheckFailed(f"{err}{hint} is: reshape it to (B, 1, 1, T) first)") from None
         problem = _diagnose_decoder_mask(keep, got)
         if problem is not None:
-            raise _fail(
-                name, description, f"{problem}\n  attention_mask: {attention_mask.tolist()}"
-            )
+            problem += f"\n  attention_mask: {attention_mask.tolist()}"
+            raise _fail(name, description, problem)
     print(
         f"{name}: all {len(cases)} cases passed (right padding with B != T and B == T, left "
         "padding with fully masked rows)."

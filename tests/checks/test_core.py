@@ -1,4 +1,4 @@
-"""attention.checks: correct solutions pass, and each usual mistake gets its own diagnosis.
+"""attention.checks.core (chapter 02): correct solutions pass, each usual mistake is named.
 
 The checkers draw fresh random cases on every call, so each mistake is checked several times:
 the diagnosis must hold on every draw, not only on a lucky one.
@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from attention import masked_softmax, scaled_dot_product_attention
+from attention import scaled_dot_product_attention
 from attention.checks import check_masked_softmax, check_scaled_dot_product_attention
 
 REPEATS = 5  # fresh draws per mistake
@@ -61,12 +61,8 @@ def sdpa_diagnosis(fn) -> str:
         learner_sdpa(returns="out"),
         learner_sdpa(fill=-1e9),  # the Annotated Transformer's idiom is right too
         learner_sdpa(guard_empty_rows=True),
-        lambda q, k, v, mask=None: scaled_dot_product_attention(q, k, v, mask),
-        lambda q, k, v, mask=None: torch.nn.functional.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask
-        ),
     ],
-    ids=["reference-like", "returns-out-only", "fill-1e9", "guards-empty-rows", "package", "torch"],
+    ids=["reference-like", "returns-out-only", "fill-1e9", "guards-empty-rows"],
 )
 def test_check_sdpa_passes_correct_implementation_with_one_line(fn, capsys):
     for _ in range(REPEATS):
@@ -123,7 +119,7 @@ def test_check_sdpa_names_inverted_mask_without_nan(mistake):
 
 def test_check_sdpa_reports_wrong_weights_with_right_output():
     def fn(q, k, v, mask=None):
-        out, weights = scaled_dot_product_attention(q, k, v, mask)
+        out, weights = learner_sdpa()(q, k, v, mask)
         return out, weights.transpose(-2, -1)
 
     assert "the returned weights are not" in sdpa_diagnosis(fn)
@@ -140,15 +136,15 @@ def test_check_sdpa_reports_an_exception_with_the_case():
 
 def test_check_sdpa_reports_missing_return():
     def forgot_return(q, k, v, mask=None):
-        scaled_dot_product_attention(q, k, v, mask)
+        learner_sdpa()(q, k, v, mask)
 
-    assert "expected a tensor, got NoneType" in sdpa_diagnosis(forgot_return)
+    assert "expected a floating-point tensor, got NoneType" in sdpa_diagnosis(forgot_return)
 
 
 def test_check_sdpa_reports_one_tuple_return():
     # Regression: `return out,` used to crash the checker with IndexError.
     def trailing_comma(q, k, v, mask=None):
-        out, _ = scaled_dot_product_attention(q, k, v, mask)
+        out, _ = learner_sdpa()(q, k, v, mask)
         return (out,)
 
     assert "return out or (out, weights)" in sdpa_diagnosis(trailing_comma)
@@ -159,7 +155,7 @@ def test_check_sdpa_draws_fresh_cases_each_call():
 
     def fn(q, k, v, mask=None):
         seen.append(q.clone())
-        return scaled_dot_product_attention(q, k, v, mask)
+        return learner_sdpa()(q, k, v, mask)
 
     check_scaled_dot_product_attention(fn)
     check_scaled_dot_product_attention(fn)
@@ -199,10 +195,9 @@ def masked_softmax_diagnosis(fn) -> str:
     "fn",
     [
         softmax_ok,
-        masked_softmax,
         lambda s, m: torch.softmax(s.masked_fill(~m, NEG_INF), dim=-1).nan_to_num(0.0),
     ],
-    ids=["guards-empty-rows", "package", "nan-to-num"],
+    ids=["guards-empty-rows", "nan-to-num"],
 )
 def test_check_masked_softmax_passes_correct_implementation_with_one_line(fn, capsys):
     for _ in range(REPEATS):

@@ -1,4 +1,5 @@
-"""check_decoder_mask (chapter 03): correct masks pass, and each usual mistake gets its diagnosis.
+"""attention.checks.masks (chapter 03): check_mask_conventions and check_decoder_mask pass correct
+masks and give each usual mistake its diagnosis.
 
 The checker draws fresh batches on every call, so each mistake is checked several times: the
 diagnosis must hold on every draw, not only on a lucky one.
@@ -9,8 +10,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attention import causal_mask, combine_masks, from_hf_attention_mask, padding_mask
-from attention.checks import check_decoder_mask
+from attention import causal_mask, combine_masks, from_hf_attention_mask, invert_mask, padding_mask
+from attention.checks import check_decoder_mask, check_mask_conventions
 
 REPEATS = 5  # fresh draws per mistake
 
@@ -58,11 +59,10 @@ def diagnosis(fn) -> str:
     "fn",
     [
         learner_mask(),
-        lambda am: combine_masks(causal_mask(am.shape[1]), key_padding=from_hf_attention_mask(am)),
         lambda am: causal_mask(am.shape[1]) & am.bool()[:, None, None, :],
         lambda am: causal_mask(am.shape[1])[None, None] & (am == 1)[:, None, None, :],
     ],
-    ids=["inline", "package", "bool-cast", "explicit-dims"],
+    ids=["inline", "bool-cast", "explicit-dims"],
 )
 def test_check_decoder_mask_passes_correct_masks_with_one_line(fn, capsys) -> None:
     state = torch.get_rng_state()
@@ -189,3 +189,60 @@ def test_check_decoder_mask_does_not_trust_a_mutating_learner() -> None:
         return mask
 
     check_decoder_mask(mutating)
+
+
+# check_mask_conventions: correct conversions pass, each usual mistake is named ---------------
+
+
+def additive(mask, fill=float("-inf")):
+    """A learner's additive mask: 0 where ours is True, ``fill`` where it is False."""
+    return torch.zeros(mask.shape, dtype=torch.float64).masked_fill(~mask, fill)
+
+
+@pytest.mark.parametrize(
+    "convert",
+    [
+        lambda m: ~m,
+        lambda m: additive(m),
+        lambda m: additive(m, fill=-1e9),
+        lambda m: additive(m, fill=-1e8),  # far below any real logit: fine
+        lambda m: additive(m, fill=-1e5),
+        lambda m: torch.zeros(m.shape).masked_fill(~m, torch.finfo(torch.float32).min),
+    ],
+)
+def test_check_mask_conventions_accepts_correct_conversions(convert, capsys) -> None:
+    state = torch.get_rng_state()
+    check_mask_conventions(convert)
+    assert "all 3 cases passed" in capsys.readouterr().out
+    assert torch.equal(torch.get_rng_state(), state)  # notebooks' seeded numbers stay put
+
+
+@pytest.mark.parametrize(
+    ("convert", "diagnosis"),
+    [
+        (lambda m: m, r"the mask is not inverted"),
+        (lambda m: m.clone(), r"the mask is not inverted"),
+        (lambda m: (~m).long(), r"wrong dtype torch.int64"),
+        (lambda m: (~m).to(torch.uint8), r"wrong dtype torch.uint8"),
+        (lambda m: m.float(), r"a float mask of 0s and 1s"),
+        (lambda m: (~m).float(), r"a float mask of 0s and 1s"),
+        (lambda m: additive(~m), r"the additive mask is inverted"),
+        (lambda m: torch.zeros(m.shape).masked_fill(~m, float("inf")), r"wrong sign"),
+        (lambda m: additive(m, fill=-1e4), r"a fill of -10000 is within reach of real"),
+        (lambda m: additive(m, fill=-1000.0), r"a fill of -1000 is within reach of real"),
+        (lambda m: (~m)[None], r"expected the mask's shape"),
+        (lambda m: (~m).tolist(), r"expected a tensor, got list"),
+        (invert_mask, r"your function called attention.invert_mask; this exercise asks you"),
+    ],
+)
+def test_check_mask_conventions_names_the_mistake(convert, diagnosis: str) -> None:
+    with pytest.raises(AssertionError, match=diagnosis):
+        check_mask_conventions(convert)
+
+
+def test_check_decoder_mask_cannot_be_passed_with_the_package_helpers() -> None:
+    def package(am):
+        return combine_masks(causal_mask(am.shape[1]), key_padding=from_hf_attention_mask(am))
+
+    with pytest.raises(AssertionError, match="your function called attention.from_hf_attention"):
+        check_decoder_mask(package)

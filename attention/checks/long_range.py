@@ -1,4 +1,4 @@
-"""Checker for chapter 10: the maximum path length of attention, recurrent and convolutions."""
+"""Checker of ``attention.long_range`` (chapter 10): the maximum path length of four layers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 
 from ..long_range import max_path_length
-from ._common import _as_int, _call, _fail, _generator
+from ._common import _as_int, _call, _fail, _generator, _randint
 
 _KINDS = ("attention", "recurrent", "convolution", "dilated")
 _FORMULAS = {
@@ -17,10 +17,6 @@ _FORMULAS = {
     "convolution": "ceil((n - 1) / (k - 1)) (each layer reaches k - 1 positions further back)",
     "dilated": "the smallest L with k^L >= n (L layers with dilations 1, k, k^2, ... see k^L)",
 }
-
-
-def _randint(gen: torch.Generator, low: int, high: int) -> int:
-    return int(torch.randint(low, high, (1,), generator=gen))
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -65,77 +61,47 @@ def _cases(gen: torch.Generator, layer: str) -> list[tuple[int, int]]:
 # layer -> [(message, the mistake as a function of (n, k))], the more specific first.
 _MISTAKES: dict[str, list[tuple[str, Callable[[int, int], float]]]] = {
     "attention": [
-        (
-            "one attention layer connects every pair of positions, so the path length is 1 "
-            "whatever n (O(1)); n is the recurrent layer's",
-            lambda n, k: n,
-        ),
+        ("one attention layer connects every pair of positions, so the path length is 1 "
+         "whatever n (O(1)); n is the recurrent layer's", lambda n, k: n),
         ("the signal passes the attention layer once: the path length is 1, not 0", lambda n, k: 0),
     ],
     "recurrent": [
-        (
-            "off-by-one: the n - 1 steps h_{t-1} -> h_t miss the cell's first application, "
-            "x_0 -> h_0; from input 0 to output n - 1 the signal passes the cell n times",
-            lambda n, k: n - 1,
-        ),
-        (
-            "a recurrent layer is one layer, but its cell runs once per position: the route "
-            "from x_0 to h_{n-1} passes it n times (O(n))",
-            lambda n, k: 1,
-        ),
+        ("off-by-one: the n - 1 steps h_{t-1} -> h_t miss the cell's first application, "
+         "x_0 -> h_0; from input 0 to output n - 1 the signal passes the cell n times",
+         lambda n, k: n - 1),
+        ("a recurrent layer is one layer, but its cell runs once per position: the route "
+         "from x_0 to h_{n-1} passes it n times (O(n))", lambda n, k: 1),
     ],
     "convolution": [
-        (
-            "kernel size instead of receptive-field growth: a layer of width k reaches only "
-            "k - 1 positions further back (L layers see 1 + L(k - 1) inputs), so divide by k - 1",
-            lambda n, k: _ceil_div(n - 1, k),
-        ),
-        (
-            "kernel size instead of receptive-field growth: a layer of width k reaches only "
-            "k - 1 positions further back (L layers see 1 + L(k - 1) inputs), so divide by k - 1",
-            lambda n, k: _ceil_div(n, k),
-        ),
-        (
-            "rounded down: L layers must reach n - 1 positions back, so L = ceil((n - 1) / "
-            "(k - 1)); a partly used layer is still a layer (ceiling division: -(-a // b))",
-            lambda n, k: (n - 1) // (k - 1),
-        ),
-        (
-            "off-by-one: L layers see 1 + L(k - 1) inputs, so they must reach n - 1 positions "
-            "back: ceil((n - 1) / (k - 1)), not ceil(n / (k - 1))",
-            lambda n, k: _ceil_div(n, k - 1),
-        ),
-        (
-            "this is the dilated stack's ceil(log_k n); contiguous kernels have dilation 1, so "
-            "each layer reaches only k - 1 positions further back",
-            lambda n, k: max_path_length("dilated", n, k),
-        ),
+        ("kernel size instead of receptive-field growth: a layer of width k reaches only "
+         "k - 1 positions further back (L layers see 1 + L(k - 1) inputs), so divide by k - 1",
+         lambda n, k: _ceil_div(n - 1, k)),
+        ("kernel size instead of receptive-field growth: a layer of width k reaches only "
+         "k - 1 positions further back (L layers see 1 + L(k - 1) inputs), so divide by k - 1",
+         lambda n, k: _ceil_div(n, k)),
+        ("rounded down: L layers must reach n - 1 positions back, so L = ceil((n - 1) / "
+         "(k - 1)); a partly used layer is still a layer (ceiling division: -(-a // b))",
+         lambda n, k: (n - 1) // (k - 1)),
+        ("off-by-one: L layers see 1 + L(k - 1) inputs, so they must reach n - 1 positions "
+         "back: ceil((n - 1) / (k - 1)), not ceil(n / (k - 1))", lambda n, k: _ceil_div(n, k - 1)),
+        ("this is the dilated stack's ceil(log_k n); contiguous kernels have dilation 1, so "
+         "each layer reaches only k - 1 positions further back",
+         lambda n, k: max_path_length("dilated", n, k)),
     ],
     "dilated": [
-        (
-            "floating-point logarithm: math.log(125, 5) = 3.0000000000000004, so math.ceil "
-            "gives 4 layers where 3 suffice (5^3 = 125); count with integers instead (multiply "
-            "by k until k^L >= n)",
-            lambda n, k: math.ceil(math.log(n, k)),
-        ),
-        (
-            "off-by-one at exact powers: L layers with dilations 1, k, ..., k^(L-1) see exactly "
-            "k^L inputs, so n = k^L positions need L layers, not floor(log_k n) + 1",
-            lambda n, k: _floor_log(n, k) + 1,
-        ),
-        (
-            "the dilation is ignored: with dilations 1, k, k^2, ... the receptive field is "
-            "multiplied by k at each layer (L layers see k^L inputs), so only ceil(log_k n) "
-            "layers are needed, not ceil((n - 1) / (k - 1))",
-            lambda n, k: _ceil_div(n - 1, k - 1),
-        ),
-        (
-            "logarithm base 2: with kernel width k and dilations 1, k, k^2, ... the receptive "
-            "field is k^L, so the base is k",
-            lambda n, k: max_path_length("dilated", n, 2),
-        ),
+        ("floating-point logarithm: math.log(125, 5) = 3.0000000000000004, so math.ceil "
+         "gives 4 layers where 3 suffice (5^3 = 125); count with integers instead (multiply "
+         "by k until k^L >= n)", lambda n, k: math.ceil(math.log(n, k))),
+        ("off-by-one at exact powers: L layers with dilations 1, k, ..., k^(L-1) see exactly "
+         "k^L inputs, so n = k^L positions need L layers, not floor(log_k n) + 1",
+         lambda n, k: _floor_log(n, k) + 1),
+        ("the dilation is ignored: with dilations 1, k, k^2, ... the receptive field is "
+         "multiplied by k at each layer (L layers see k^L inputs), so only ceil(log_k n) "
+         "layers are needed, not ceil((n - 1) / (k - 1))", lambda n, k: _ceil_div(n - 1, k - 1)),
+        ("logarithm base 2: with kernel width k and dilations 1, k, k^2, ... the receptive "
+         "field is k^L, so the base is k", lambda n, k: max_path_length("dilated", n, 2)),
     ],
-}
+}  # fmt: skip
 
 _NOT_WHOLE_LAYERS = (
     "got {value:.4g}: a path length is a whole number of layers; round up, since a partly used "
@@ -153,18 +119,8 @@ def check_max_path_length(fn: Callable) -> None:
             ``k >= 2`` (ignored by the first two); returns the number of layer (or cell)
             applications from input 0 to output ``n - 1``, as ``attention.max_path_length``.
 
-    Returns:
-        None; prints one line when every case passes.
-
-    Raises:
-        AssertionError: naming the case and the likely mistake.
-
-    Shapes:
-        (ints only)
-
     Introduced in chapter 10 (exercise ex-10-path-length).
     """
-    __tracebackhide__ = True  # show the learner the verdict, not the checker's frames
     name = "check_max_path_length"
     gen = _generator()
     total = 0

@@ -1,4 +1,4 @@
-"""Tests of the chapter 07 checker: check_masked_cross_entropy names each usual mistake."""
+"""attention.checks.losses (chapter 07): check_masked_cross_entropy names each usual mistake."""
 
 from __future__ import annotations
 
@@ -6,12 +6,34 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attention import masked_cross_entropy
 from attention.checks import check_masked_cross_entropy
 
 
-def _ce(logits, targets, **kw):
-    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), **kw)
+def _ce(logits, targets, ignore_index=None, label_smoothing=0.0, reduction="mean"):
+    """F.cross_entropy's semantics written out: the checker refuses F.cross_entropy itself."""
+    lp = torch.log_softmax(logits, -1)
+    keep = (
+        torch.ones_like(targets, dtype=torch.bool)
+        if ignore_index is None
+        else targets != ignore_index
+    )
+    nll = -lp.gather(-1, targets.masked_fill(~keep, 0)[..., None]).squeeze(-1)
+    loss = torch.where(keep, (1 - label_smoothing) * nll - label_smoothing * lp.mean(-1), 0.0)
+    return loss.sum() if reduction == "sum" else loss.sum() / keep.sum()
+
+
+def masked_cross_entropy(logits, targets, pad_id, eps):
+    """A learner's correct loss."""
+    return _ce(logits, targets, ignore_index=pad_id, label_smoothing=eps)
+
+
+def test_the_written_out_reference_equals_f_cross_entropy() -> None:
+    logits, targets = torch.randn(2, 5, 7, dtype=torch.float64), torch.randint(0, 7, (2, 5))
+    targets[0, 3:] = 2  # pads
+    ref = F.cross_entropy(
+        logits.flatten(0, 1), targets.flatten(), ignore_index=2, label_smoothing=0.1
+    )
+    torch.testing.assert_close(masked_cross_entropy(logits, targets, 2, 0.1), ref)
 
 
 def _per_token(logits, targets, pad_id, eps, smooth_classes="all"):
@@ -72,8 +94,11 @@ def test_correct_loss_passes(capsys) -> None:
     assert out.count("check_masked_cross_entropy: all 4 random cases passed") == 2
 
 
-def test_pytorch_reference_passes() -> None:
-    check_masked_cross_entropy(lambda lg, t, p, e: _ce(lg, t, ignore_index=p, label_smoothing=e))
+def test_pytorch_reference_is_refused() -> None:
+    with pytest.raises(AssertionError, match="called torch.nn.functional.cross_entropy"):
+        check_masked_cross_entropy(
+            lambda lg, t, p, e: F.cross_entropy(lg.mT, t, ignore_index=p, label_smoothing=e)
+        )
 
 
 @pytest.mark.parametrize("expected", list(MISTAKES))

@@ -1,4 +1,4 @@
-"""check_article_attention_fix (chapter 04): the dropout stage names each wrong dropout.
+"""attention.checks.article (chapter 04): the article's bugs, then each wrong dropout, named.
 
 With ``training=True`` and ``dropout=0.5`` the fixed function must return ``(out, weights)``;
 the checker recomputes the output from the returned weights, requires every weight to be 0 or
@@ -15,6 +15,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from attention.checks import check_article_attention_fix
 from attention.checks._common import _generator
@@ -152,3 +153,72 @@ def test_a_rate_with_the_right_scale_but_too_few_zeros_is_named() -> None:
 def test_the_dropout_stage_passes_a_correct_fix_on_every_draw() -> None:
     for _ in range(20):  # fresh layers, inputs and dropout masks each time: no false alarm
         assert _check_article_dropout("check", _generator(), learner_fix()) is None
+
+
+# check_article_attention_fix: the Q19/Q20 bug hunt ---------------------------------------------
+
+
+def _article_fix(*, bug: str = ""):
+    """A fixed version of the article's Q20 function, with one of the article's bugs left in."""
+
+    def multi_head_attention(x, q_proj, k_proj, v_proj, out_proj, num_heads, dropout, training):
+        B, T, D = x.shape  # batch, tokens, width
+        H, Dh = num_heads, D // num_heads
+        if bug == "q19":  # the article's Q19 computation, with the given weights
+            W = q_proj.weight
+            attention = nn.Softmax(dim=1)(torch.matmul(x, W.t()) / math.sqrt(Dh))
+            return out_proj(torch.matmul(attention, W))
+        if bug == "fresh_layers":
+            q_proj = nn.Linear(D, D, dtype=x.dtype)
+        if bug == "shared_weight":
+            q = k = v = x @ q_proj.weight.t()
+        else:
+            q, k, v = q_proj(x), k_proj(x), v_proj(x)  # 3 x (B, T, D)
+        heads, weights = [], []
+        for h in range(H):  # a loop over heads is slow but correct
+            cols = slice(h * Dh, (h + 1) * Dh)
+            scores = q[..., cols] @ k[..., cols].transpose(-2, -1) / math.sqrt(Dh)
+            attention = torch.softmax(scores, dim=1 if bug == "softmax_dim1" else -1)
+            active = (training or bug == "dropout_always") and bug != "dropout_never"
+            if bug != "dropout_on_outputs":
+                attention = F.dropout(attention, dropout, training=active)
+            weights.append(attention)  # (B, T, T), after dropout
+            heads.append(attention @ v[..., cols])  # (B, T, Dh)
+        if bug == "cat_sequence":
+            return torch.cat(heads, dim=1)  # (B, H*T, Dh)
+        out = torch.cat(heads, dim=-1)  # H x (B, T, Dh) -> (B, T, D)
+        if bug == "dropout_on_outputs":
+            out = F.dropout(out, dropout, training=training)
+        return out_proj(out), torch.stack(weights, dim=1)  # (B, T, D), (B, H, T, T)
+
+    return multi_head_attention
+
+
+def test_check_article_attention_fix_accepts_a_correct_fix(capsys) -> None:
+    check_article_attention_fix(_article_fix())
+    assert "all 4 stages passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("bug", "diagnosis"),
+    [
+        ("q19", r"still the article's Q19 computation"),
+        ("shared_weight", r"Q = K = V = one weight matrix"),
+        ("fresh_layers", r"creates new random layers \(C19-6\)"),
+        ("dropout_always", r"dropout is active with training=False \(C19-7\)"),
+        ("softmax_dim1", r"softmax runs over the heads|softmax runs over the queries"),
+        ("cat_sequence", r"concatenated along the tokens"),
+        ("dropout_on_outputs", r"dropout is applied to the outputs"),
+        ("dropout_never", r"dropout is not applied when training=True"),
+    ],
+)
+def test_check_article_attention_fix_names_the_bug(bug: str, diagnosis: str) -> None:
+    with pytest.raises(AssertionError, match=diagnosis):
+        check_article_attention_fix(_article_fix(bug=bug))
+
+
+def test_check_article_attention_fix_leaves_the_global_random_state_alone(capsys) -> None:
+    state = torch.get_rng_state()
+    check_article_attention_fix(_article_fix())
+    assert torch.equal(torch.get_rng_state(), state)
+    assert capsys.readouterr().out.count("passed") == 1

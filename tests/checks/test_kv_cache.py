@@ -12,7 +12,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attention import scaled_dot_product_attention
 from attention.checks import check_cached_attention_step
 
 REPEATS = 5  # fresh draws per mistake
@@ -71,20 +70,21 @@ def diagnosis(fn) -> str:
     return message
 
 
-def _torch_step(q, k_new, v_new, k_cache, v_cache):
-    k, v = torch.cat([k_cache, k_new], dim=-2), torch.cat([v_cache, v_new], dim=-2)
-    return F.scaled_dot_product_attention(q, k, v), k, v
-
-
-def _package_step(q, k_new, v_new, k_cache, v_cache):
-    k, v = torch.cat([k_cache, k_new], dim=2), torch.cat([v_cache, v_new], dim=2)
-    out, _ = scaled_dot_product_attention(q, k, v)
+def _float32_step(q, k_new, v_new, k_cache, v_cache):
+    out, k, v = learner_step()(q, k_new, v_new, k_cache, v_cache)
     return out.float(), k, v  # float32 out is judged on its values
 
 
-@pytest.mark.parametrize(
-    "fn", [learner_step(), _torch_step, _package_step], ids=["inline", "torch", "package"]
-)
+def test_check_cached_step_refuses_torch_and_package_attention() -> None:
+    def torch_step(q, k_new, v_new, k_cache, v_cache):
+        k, v = torch.cat([k_cache, k_new], dim=-2), torch.cat([v_cache, v_new], dim=-2)
+        return F.scaled_dot_product_attention(q, k, v), k, v
+
+    with pytest.raises(AssertionError, match="called torch.nn.functional.scaled_dot_product"):
+        check_cached_attention_step(torch_step)
+
+
+@pytest.mark.parametrize("fn", [learner_step(), _float32_step], ids=["inline", "float32-out"])
 def test_check_cached_attention_step_passes_right_steps_with_one_line(fn, capsys) -> None:
     state = torch.get_rng_state()
     for _ in range(REPEATS):

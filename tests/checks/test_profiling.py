@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from attention import attention_flops_formula
 from attention.checks import check_attention_flops
 
 REPEATS = 3  # fresh draws per mistake
@@ -25,12 +24,11 @@ def diagnosis(fn) -> str:
     "fn",
     [
         lambda T, D: 8 * T * D * D + 4 * T * T * D,
-        attention_flops_formula,
         lambda T, D: float(4 * 2 * T * D**2 + 2 * 2 * T**2 * D),  # an integer-valued float
         lambda T, D: np.int64(8 * T * D * D + 4 * T * T * D),
         lambda T, D: torch.tensor(8 * T * D * D + 4 * T * T * D),
     ],
-    ids=["learner", "package", "float", "numpy-int", "tensor"],
+    ids=["learner", "float", "numpy-int", "tensor"],
 )
 def test_check_passes_correct_implementation_with_one_line(fn, capsys) -> None:
     for _ in range(REPEATS):
@@ -83,5 +81,5 @@ def test_check_reports_the_learners_exception() -> None:
 def test_cases_are_fresh_each_call(capsys) -> None:
     seen = []
     for _ in range(2):
-        check_attention_flops(lambda T, D: seen.append((T, D)) or attention_flops_formula(T, D))
+        check_attention_flops(lambda T, D: seen.append((T, D)) or 8 * T * D * D + 4 * T * T * D)
     assert seen[:6] != seen[6:]

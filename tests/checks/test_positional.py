@@ -1,4 +1,4 @@
-"""attention.checks for chapter 05: correct solutions pass, and each usual mistake is named.
+"""attention.checks.positional (chapter 05): correct solutions pass, each usual mistake is named.
 
 The checkers draw fresh random cases on every call, so each mistake is checked several times.
 """
@@ -8,8 +8,7 @@ import math
 import pytest
 import torch
 
-from attention import alibi_bias, apply_rope, sinusoidal_positional_encoding
-from attention.checks import check_alibi_bias, check_rope, check_sinusoidal_positional_encoding
+from attention.checks import check_alibi_bias, check_sinusoidal_positional_encoding
 
 REPEATS = 3  # fresh draws per mistake
 
@@ -51,10 +50,9 @@ def learner_sinusoid(*, start=0, exponent=2, shift=0, swap=False, op="divide", l
     "fn",
     [
         learner_sinusoid(),
-        sinusoidal_positional_encoding,
-        lambda L, D: sinusoidal_positional_encoding(L, D, dtype=torch.float64),
+        lambda L, D: learner_sinusoid()(L, D).double(),
     ],
-    ids=["float32-learner", "package", "package-float64"],
+    ids=["float32-learner", "float64"],
 )
 def test_check_sinusoidal_passes_correct_implementation_with_one_line(fn, capsys):
     for _ in range(REPEATS):
@@ -112,7 +110,7 @@ def test_check_sinusoidal_reports_unknown_error_and_exceptions_and_wrong_types()
 
     message = diagnosis(check_sinusoidal_positional_encoding, crashes)
     assert "your function raised IndexError: index 3 is out of bounds" in message
-    assert "floating-point torch.Tensor, got list" in diagnosis(
+    assert "floating-point tensor, got list" in diagnosis(
         check_sinusoidal_positional_encoding, lambda L, D: [[0.0] * D] * L
     )
 
@@ -122,140 +120,11 @@ def test_check_sinusoidal_draws_fresh_sizes_each_call():
 
     def fn(max_len, d_model):
         seen.append((max_len, d_model))
-        return sinusoidal_positional_encoding(max_len, d_model)
+        return learner_sinusoid()(max_len, d_model)
 
     for _ in range(4):
         check_sinusoidal_positional_encoding(fn)
     assert len(set(seen)) > 3
-
-
-# ----------------------------------------------------------------------------- RoPE
-
-
-def learner_rope(
-    *, pairs="interleaved", angles=None, sign=1.0, start=0, shift=0, two=2, swap=False
-):
-    """A learner's RoPE of one tensor, right by default, with one knob per usual mistake."""
-
-    def rotate(x):
-        T, D = x.shape[-2:]
-        i = torch.arange(D // 2, dtype=torch.float64)
-        theta = 10000.0 ** (-two * (i + shift) / D)  # (D/2,)
-        layout = angles or pairs
-        theta = theta.repeat_interleave(2) if layout == "interleaved" else torch.cat((theta, theta))
-        angle = torch.arange(start, start + T, dtype=torch.float64)[:, None] * theta  # (T, D)
-        if pairs == "interleaved":
-            partner = torch.stack((-x[..., 1::2], x[..., 0::2]), dim=-1).flatten(-2)
-        else:
-            partner = torch.cat((-x[..., D // 2 :], x[..., : D // 2]), dim=-1)
-        cos, sin = (angle.sin(), angle.cos()) if swap else (angle.cos(), angle.sin())
-        return x * cos + sign * partner * sin
-
-    return rotate
-
-
-def both(rotate):
-    return lambda q, k: (rotate(q), rotate(k))
-
-
-@pytest.mark.parametrize(
-    "fn",
-    [
-        both(learner_rope()),
-        both(apply_rope),
-        both(lambda x: apply_rope(x.float())),  # float32 angles are close enough
-        lambda q, k: [apply_rope(q), apply_rope(k)],
-    ],
-    ids=["learner", "package", "package-float32", "returns-list"],
-)
-def test_check_rope_passes_correct_implementation_with_one_line(fn, capsys):
-    for _ in range(REPEATS):
-        assert check_rope(fn) is None
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == REPEATS
-    assert lines[0].startswith("check_rope: all 3 random cases passed")
-
-
-@pytest.mark.parametrize(
-    ("mistake", "expected"),
-    [
-        (
-            both(learner_rope(pairs="half")),
-            "half-split pairs (x[i], x[i + D/2]) are the layout of Hugging Face's",
-        ),
-        (both(learner_rope(angles="half")), "the angles are laid out as cat([θ, θ])"),
-        (
-            both(learner_rope(pairs="half", angles="interleaved")),
-            "the angles are laid out with repeat_interleave",
-        ),
-        (both(learner_rope(swap=True)), "sin and cos are swapped"),
-        (both(learner_rope(sign=-1.0)), "the rotation turns the wrong way"),
-        (both(learner_rope(start=1)), "the positions start at 1"),
-        (both(learner_rope(shift=1)), "off-by-one in the exponent"),
-        (both(learner_rope(two=1)), "the exponent misses its factor 2"),
-        (both(learner_rope(two=-2)), "the exponent's sign is flipped"),
-        (lambda q, k: (q, k), "q and k come back unrotated"),
-        (
-            lambda q, k: (learner_rope()(q), learner_rope(pairs="half")(k)),
-            "q and k are rotated differently: q with interleaved pairs (x[2i], x[2i+1]), as "
-            "asked, k with half-split pairs (x[i], x[i + D/2])",
-        ),
-        (
-            lambda q, k: (learner_rope(pairs="half")(q), learner_rope()(k)),
-            "q with half-split pairs (x[i], x[i + D/2]), k with interleaved pairs",
-        ),
-        (lambda q, k: (apply_rope(q), k), "k with no rotation at all"),
-        (lambda q, k: (q, apply_rope(k)), "q with no rotation at all"),
-        (lambda q, k: (apply_rope(q), apply_rope(k) * 2), "k is not rotated like the other one"),
-        (
-            both(lambda x: apply_rope(x, base=500.0)),
-            "your function is a rotary embedding (position 0 unchanged, norms kept, scores "
-            "relative), but its angles are not m·θ_i",
-        ),
-        (both(lambda x: 2 * apply_rope(x)), "norms must be preserved (a rotation)"),
-        (
-            both(lambda x: apply_rope(x, positions=torch.arange(x.shape[-2]) ** 2)),
-            "must depend on m - n only",
-        ),
-        (lambda q, k: apply_rope(q), "return the pair (q_rotated, k_rotated)"),
-        (both(lambda x: apply_rope(x)[..., :-1, :]), "expected (2, 6, 8)"),
-    ],
-    ids=[
-        "half-split",
-        "angles-half-pairs-interleaved",
-        "angles-interleaved-pairs-half",
-        "sin-cos-swapped",
-        "wrong-way",
-        "from-one",
-        "exponent-off-by-one",
-        "exponent-no-2",
-        "exponent-sign",
-        "unrotated",
-        "q-interleaved-k-half",
-        "q-half-k-interleaved",
-        "k-unrotated",
-        "q-unrotated",
-        "k-scaled",
-        "other-base",
-        "scaled",
-        "squared-positions",
-        "returns-one-tensor",
-        "drops-a-token",
-    ],
-)
-def test_check_rope_names_the_mistake(mistake, expected):
-    for _ in range(REPEATS):
-        message = diagnosis(check_rope, mistake)
-        assert message.startswith("check_rope failed on q and k of shape (2, 6, 8)")
-        assert expected in message
-
-
-def test_check_rope_reports_an_exception_with_the_case():
-    def crashes(q, k):
-        raise RuntimeError("The size of tensor a (8) must match the size of tensor b (4)")
-
-    message = diagnosis(check_rope, crashes)
-    assert "your function raised RuntimeError: The size of tensor a (8)" in message
 
 
 # ----------------------------------------------------------------------------- ALiBi
@@ -279,8 +148,8 @@ def learner_alibi(*, first=1, rate=8, sign=-1.0, reverse=False, upper="mirror"):
 
 @pytest.mark.parametrize(
     "fn",
-    [learner_alibi(), learner_alibi(upper="-inf"), alibi_bias],
-    ids=["learner", "with-causal-inf", "package"],
+    [learner_alibi(), learner_alibi(upper="-inf")],
+    ids=["learner", "with-causal-inf"],
 )
 def test_check_alibi_passes_correct_implementation_with_one_line(fn, capsys):
     for _ in range(REPEATS):
