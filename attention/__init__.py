@@ -12,10 +12,15 @@ from .data import (
     BOS_ID,
     EOS_ID,
     PAD_ID,
+    SHAPE_CLASSES,
     Seq2SeqData,
     iterate_batches,
     make_number_words_data,
+    make_random_graph,
+    make_retrieval_data,
     make_reversal_data,
+    make_sbm_graph,
+    make_shapes_data,
     make_sorting_data,
     remove_overlap,
     to_text,
@@ -30,6 +35,7 @@ from .efficient import (
 )
 from .encoder import Encoder, EncoderLayer
 from .gqa import GroupedQueryAttention
+from .graph import GATLayer, GCNLayer, complete_graph, normalized_adjacency
 from .kv_cache import KVCache, LayerCache
 from .layers import FeedForward
 from .long_range import LAYER_TYPES, make_recall_data, max_path_length, receptive_field
@@ -63,6 +69,13 @@ from .profiling import (
 )
 from .training import exact_match_accuracy, train
 from .utils import expect_error, get_device, set_seed
+from .vision import (
+    PatchEmbedding,
+    VisionTransformer,
+    attention_rollout,
+    patchify,
+    sinusoidal_2d_positional_encoding,
+)
 
 # attention.plot imports matplotlib.pyplot (about a second) and attention.checks builds its
 # cases with most of the package: both load on first use (PEP 562), so `import attention` is fast.
@@ -99,6 +112,8 @@ __all__ = [
     "Encoder",
     "EncoderLayer",
     "FeedForward",
+    "GATLayer",
+    "GCNLayer",
     "GroupedQueryAttention",
     "KVCache",
     "LAYER_TYPES",
@@ -106,18 +121,23 @@ __all__ = [
     "LearnedPositionalEmbedding",
     "MultiHeadAttention",
     "PAD_ID",
+    "PatchEmbedding",
     "RelativePositionBias",
+    "SHAPE_CLASSES",
     "Seq2SeqData",
     "SoftmaxState",
     "Transformer",
+    "VisionTransformer",
     "alibi_bias",
     "alibi_slopes",
     "apply_rope",
     "attention_flops_formula",
+    "attention_rollout",
     "causal_mask",
     "checks",
     "combine_masks",
     "combine_softmax_states",
+    "complete_graph",
     "count_flops",
     "exact_match_accuracy",
     "expect_error",
@@ -132,14 +152,20 @@ __all__ = [
     "iterate_batches",
     "kv_cache_bytes",
     "make_number_words_data",
+    "make_random_graph",
     "make_recall_data",
+    "make_retrieval_data",
     "make_reversal_data",
+    "make_sbm_graph",
+    "make_shapes_data",
     "make_sorting_data",
-    "max_path_length",
     "masked_cross_entropy",
     "masked_softmax",
+    "max_path_length",
+    "normalized_adjacency",
     "online_softmax_update",
     "padding_mask",
+    "patchify",
     "peak_memory",
     "plot_attention",
     "plot_curves",
@@ -151,6 +177,7 @@ __all__ = [
     "scaled_dot_product_attention",
     "set_seed",
     "show_heatmaps",
+    "sinusoidal_2d_positional_encoding",
     "sinusoidal_positional_encoding",
     "time_call",
     "to_additive_mask",

@@ -18,10 +18,15 @@ __all__ = [
     "BOS_ID",
     "EOS_ID",
     "PAD_ID",
+    "SHAPE_CLASSES",
     "Seq2SeqData",
     "iterate_batches",
     "make_number_words_data",
+    "make_random_graph",
+    "make_retrieval_data",
     "make_reversal_data",
+    "make_sbm_graph",
+    "make_shapes_data",
     "make_sorting_data",
     "remove_overlap",
     "to_text",
@@ -280,3 +285,216 @@ def to_text(ids: torch.Tensor | Sequence[int], vocab: Sequence[str]) -> str:
         if i not in (PAD_ID, BOS_ID):
             words.append(vocab[i])
     return " ".join(words)
+
+
+# ---------------------------------------------------------------- chapters 13 and 14
+
+SHAPE_CLASSES = ("square", "disc", "plus", "cross")
+
+
+def make_shapes_data(
+    num_images: int,
+    *,
+    image_size: int = 24,
+    min_size: int = 8,
+    max_size: int = 12,
+    noise: float = 0.3,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Draw RGB images of one shape on noise; the class is the shape (``SHAPE_CLASSES``).
+
+    Each image is Gaussian noise of standard deviation ``noise`` with one shape painted on it:
+    a hollow square, a disc, a plus or a diagonal cross, ``min_size`` to ``max_size`` pixels
+    wide, at a random place, in a random colour (each channel ±0.6 to ±1). Strokes are about
+    two pixels wide. Data are deterministic given ``seed``.
+
+    Args:
+        num_images: ``N``.
+        image_size: the side ``S`` of the square images (keyword only).
+        min_size, max_size: the range of the shapes' sides, in pixels (keyword only).
+        noise: the background noise's standard deviation (keyword only).
+        seed: seed of the ``torch.Generator`` (keyword only).
+
+    Returns:
+        ``(images, labels, masks)``: float32 images, channels first; class ids; and the pixels
+        the shape covers.
+
+    Shapes:
+        -> images ``(N, 3, S, S)``, labels ``(N,)``, masks ``(N, S, S)`` (bool).
+
+    Introduced in chapter 13 (vision transformers).
+    """
+    check_int("num_images", num_images)
+    check_int("image_size", image_size)
+    check_int("min_size", min_size, 3)
+    check_int("max_size", max_size, min_size)
+    check_int("seed", seed, 0)
+    if max_size > image_size:
+        raise ValueError(f"max_size={max_size} does not fit in image_size={image_size}")
+    if not noise >= 0:
+        raise ValueError(f"noise must be >= 0, got {noise!r}")
+    gen = torch.Generator().manual_seed(seed)
+    S, n = image_size, num_images
+    labels = torch.randint(0, len(SHAPE_CLASSES), (n,), generator=gen)
+    side = torch.randint(min_size, max_size + 1, (n,), generator=gen).float()[:, None, None]
+    top = (torch.rand(n, 1, 1, generator=gen) * (S - side + 1)).floor()  # (n, 1, 1)
+    left = (torch.rand(n, 1, 1, generator=gen) * (S - side + 1)).floor()
+    colours = 0.6 + 0.4 * torch.rand(n, 3, generator=gen)
+    colours = colours * torch.where(torch.rand(n, 3, generator=gen) < 0.5, -1.0, 1.0)  # (n, 3)
+    images = torch.randn(n, 3, S, S, generator=gen) * noise
+    grid = torch.arange(S, dtype=torch.float32)
+    y, x = grid[None, :, None] - top, grid[None, None, :] - left  # (n, S, 1), (n, 1, S)
+    inside = (y >= 0) & (y < side) & (x >= 0) & (x < side)  # (n, S, S): the shape's box
+    c = (side - 1) / 2  # the box's centre
+    shapes = torch.stack(
+        (
+            (y < 2) | (y >= side - 2) | (x < 2) | (x >= side - 2),  # hollow square
+            (y - c) ** 2 + (x - c) ** 2 <= (side / 2) ** 2,  # disc
+            ((y - c).abs() < 1) | ((x - c).abs() < 1),  # plus
+            ((y - x).abs() < 1) | ((y + x - (side - 1)).abs() < 1),  # diagonal cross
+        )
+    )  # (4, n, S, S)
+    masks = inside & shapes[labels, torch.arange(n)]  # (n, S, S)
+    images = torch.where(masks[:, None], colours[:, :, None, None], images)  # (n, 3, S, S)
+    return images, labels, masks
+
+
+def make_sbm_graph(
+    num_nodes: int,
+    *,
+    num_classes: int = 4,
+    avg_degree: float = 8.0,
+    homophily: float = 0.8,
+    num_features: int = 16,
+    signal: float = 0.5,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Draw a stochastic block model graph with noisy node features and a class per node.
+
+    Nodes are split evenly into ``num_classes`` classes. Each pair is joined independently,
+    with a probability chosen so that a node has ``avg_degree`` neighbours on average, a
+    share ``homophily`` of them in its own class. A node's features are its class centroid
+    (drawn from N(0, I)) times ``signal`` plus N(0, I) noise: alone they identify the class
+    poorly, the neighbourhood well.
+
+    Args:
+        num_nodes: ``N``; at least 2 per class.
+        num_classes: ``C`` (keyword only).
+        avg_degree: expected neighbours per node (keyword only).
+        homophily: expected share of a node's edges inside its class, in ``[0, 1]`` (keyword only).
+        num_features: ``F`` (keyword only).
+        signal: scale of the class centroid in the features (keyword only).
+        seed: seed of the ``torch.Generator`` (keyword only).
+
+    Returns:
+        ``(x, labels, adj)``: float32 features, class ids and the symmetric boolean adjacency
+        without self-loops (True = may attend).
+
+    Shapes:
+        -> x ``(N, F)``, labels ``(N,)``, adj ``(N, N)``.
+
+    Introduced in chapter 14 (graphs and attention families).
+    """
+    check_int("num_classes", num_classes)
+    check_int("num_nodes", num_nodes, 2 * num_classes)
+    check_int("num_features", num_features)
+    check_int("seed", seed, 0)
+    if not 0.0 <= homophily <= 1.0:
+        raise ValueError(f"homophily must be in [0, 1], got {homophily!r}")
+    per_class = num_nodes / num_classes
+    p_in = homophily * avg_degree / (per_class - 1)
+    p_out = (1 - homophily) * avg_degree / max(num_nodes - per_class, 1)
+    if not (avg_degree > 0 and p_in <= 1 and p_out <= 1):
+        raise ValueError(
+            f"avg_degree={avg_degree!r} is not reachable with {num_nodes} nodes in "
+            f"{num_classes} classes and homophily={homophily}"
+        )
+    gen = torch.Generator().manual_seed(seed)
+    labels = (torch.arange(num_nodes) % num_classes)[torch.randperm(num_nodes, generator=gen)]
+    same = labels[:, None] == labels[None, :]  # (N, N)
+    prob = torch.where(same, p_in, p_out)  # (N, N)
+    upper = (torch.rand(num_nodes, num_nodes, generator=gen) < prob).triu(1)  # i < j only
+    adj = upper | upper.T  # symmetric, no self-loops
+    centroids = torch.randn(num_classes, num_features, generator=gen)
+    x = signal * centroids[labels] + torch.randn(num_nodes, num_features, generator=gen)
+    return x, labels, adj
+
+
+def make_random_graph(num_nodes: int, avg_degree: float, *, seed: int = 0) -> torch.Tensor:
+    """Draw a sparse random undirected graph with about ``avg_degree`` neighbours per node.
+
+    ``N * avg_degree / 2`` node pairs are drawn uniformly (self-pairs and repeats dropped), so
+    the work is proportional to the edges, not to ``N²``: graphs of any size are cheap.
+
+    Args:
+        num_nodes: ``N``.
+        avg_degree: the mean number of neighbours (slightly less after dropping repeats).
+        seed: seed of the ``torch.Generator`` (keyword only).
+
+    Returns:
+        A sparse COO boolean adjacency, symmetric, without self-loops (True = may attend).
+
+    Shapes:
+        -> ``(N, N)``.
+
+    Introduced in chapter 14 (graphs and attention families).
+    """
+    check_int("num_nodes", num_nodes, 2)
+    check_int("seed", seed, 0)
+    if not 0 < avg_degree < num_nodes:
+        raise ValueError(f"avg_degree must be in (0, num_nodes={num_nodes}), got {avg_degree!r}")
+    gen = torch.Generator().manual_seed(seed)
+    pairs = int(num_nodes * avg_degree / 2)
+    i, j = torch.randint(0, num_nodes, (2, pairs), generator=gen)
+    i, j = i[i != j], j[i != j]  # no self-loops
+    index = torch.cat((torch.stack((i, j)), torch.stack((j, i))), dim=1)  # both directions
+    ones = torch.ones(index.shape[1], dtype=torch.bool)
+    shape = (num_nodes, num_nodes)
+    # coalesce() merges repeated pairs (summing bools is an OR)
+    return torch.sparse_coo_tensor(index, ones, shape, check_invariants=False).coalesce()
+
+
+def make_retrieval_data(
+    num_examples: int,
+    *,
+    num_pairs: int = 16,
+    num_keys: int = 32,
+    num_values: int = 16,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Generate key-value retrieval sequences: ``num_pairs`` pairs, then a query for one key.
+
+    Each of the first ``num_pairs`` tokens carries a key (distinct within a sequence) and a
+    value; the last token carries one of those keys and the value id ``num_values`` ("none").
+    The target is the value stored with the queried key. A token is two ids, embedded and
+    summed by the model. Data are deterministic given ``seed``.
+
+    Args:
+        num_examples: ``N``.
+        num_pairs: pairs per sequence, ``T = num_pairs + 1`` tokens (keyword only).
+        num_keys: key vocabulary; at least ``num_pairs`` (keyword only).
+        num_values: value vocabulary; the id ``num_values`` marks the query (keyword only).
+        seed: seed of the ``torch.Generator`` (keyword only).
+
+    Returns:
+        ``(key_ids, value_ids, targets)``, all ``torch.long``.
+
+    Shapes:
+        -> key_ids ``(N, T)``, value_ids ``(N, T)``, targets ``(N,)``.
+
+    Introduced in chapter 14 (graphs and attention families).
+    """
+    check_int("num_examples", num_examples)
+    check_int("num_pairs", num_pairs)
+    check_int("num_keys", num_keys, num_pairs)
+    check_int("num_values", num_values, 2)
+    check_int("seed", seed, 0)
+    gen = torch.Generator().manual_seed(seed)
+    rows = torch.arange(num_examples)
+    keys = torch.rand(num_examples, num_keys, generator=gen).argsort(dim=1)[:, :num_pairs]
+    values = torch.randint(0, num_values, (num_examples, num_pairs), generator=gen)
+    pick = torch.randint(0, num_pairs, (num_examples,), generator=gen)  # the queried pair
+    key_ids = torch.cat((keys, keys[rows, pick, None]), dim=1)  # (N, T)
+    none = torch.full((num_examples, 1), num_values)
+    value_ids = torch.cat((values, none), dim=1)  # (N, T)
+    return key_ids, value_ids, values[rows, pick]

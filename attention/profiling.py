@@ -36,7 +36,10 @@ def count_flops(fn: Callable, *args, **kwargs) -> int:
     kernels: it counts 0 for the CPU flash path of ``F.scaled_dot_product_attention`` and for a
     float32 ``nn.LSTM`` (torch 2.13). So ``fn`` runs with SDPA's math backend, which computes
     attention as matrix products the counter sees (the full ``T x S`` scores, even when causal);
-    count recurrent layers in float64, whose CPU path is not fused.
+    count recurrent layers in float64, whose CPU path is not fused. The counter does not know
+    sparse products either: ``torch.sparse.mm(A, X)`` with ``A`` sparse is counted here as 2
+    FLOPs per stored entry of ``A`` and column of ``X`` (one multiply-add each), so a graph layer
+    on a sparse adjacency costs what its edges cost.
 
     Args:
         fn: the callable to run (once, with autograd as it is: wrap it in ``torch.no_grad()``
@@ -52,9 +55,18 @@ def count_flops(fn: Callable, *args, **kwargs) -> int:
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode  # here: it imports triton if present
 
-    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+    sparse = {torch.ops.aten._sparse_addmm: _sparse_addmm_flops}  # torch.sparse.mm on the CPU
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False, custom_mapping=sparse) as c:
         fn(*args, **kwargs)
-    return counter.get_total_flops()
+    return c.get_total_flops()
+
+
+def _sparse_addmm_flops(bias, sparse, dense, *args, out_val=None, **kwargs) -> int:
+    """FLOPs of ``bias + sparse @ dense``: a multiply-add per stored entry and column."""
+    return 2 * sparse._nnz() * dense.shape[-1]
+
+
+_sparse_addmm_flops._get_raw = True  # FlopCounterMode passes the tensors, not their shapes
 
 
 def attention_flops_formula(T: int, D: int) -> int:

@@ -155,3 +155,16 @@ def test_graph_layers_name_bad_inputs():
         layer(torch.randn(4, 2), torch.ones(4, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match="score"):
         GATLayer(3, 2, score="cosine")
+
+
+def test_count_flops_counts_sparse_products_by_their_stored_entries():
+    from attention import count_flops, make_random_graph
+
+    adj = make_random_graph(200, avg_degree=6, seed=1)
+    x = torch.randn(200, 16)
+    edges = adj._nnz() + 200  # with the self-loops GCN adds
+    with torch.no_grad():
+        sparse = count_flops(GCNLayer(16, 8), x, adj)
+        dense = count_flops(GCNLayer(16, 8), x, adj.to_dense())
+    assert sparse == 2 * 200 * 16 * 8 + 2 * edges * 8
+    assert dense == 2 * 200 * 16 * 8 + 2 * 200 * 200 * 8
