@@ -15,14 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._validate import check_int, check_probability
 from .core import masked_softmax
 
 __all__ = ["GATLayer", "GCNLayer", "complete_graph", "normalized_adjacency"]
-
-
-def _check_positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 def _check_graph(x: torch.Tensor, adj: torch.Tensor, in_features: int | None = None) -> None:
@@ -82,7 +78,7 @@ def complete_graph(num_nodes: int, *, device: torch.device | str | None = None) 
 
     Introduced in chapter 14 (graphs and attention families).
     """
-    _check_positive_int("num_nodes", num_nodes)
+    check_int("num_nodes", num_nodes)
     return torch.ones(num_nodes, num_nodes, dtype=torch.bool, device=device)
 
 
@@ -154,8 +150,8 @@ class GCNLayer(nn.Module):
         self, in_features: int, out_features: int, bias: bool = True, *, add_self_loops: bool = True
     ) -> None:
         super().__init__()
-        _check_positive_int("in_features", in_features)
-        _check_positive_int("out_features", out_features)
+        check_int("in_features", in_features)
+        check_int("out_features", out_features)
         self.in_features, self.add_self_loops = in_features, add_self_loops
         self.lin = nn.Linear(in_features, out_features, bias=False)
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
@@ -219,12 +215,11 @@ class GATLayer(nn.Module):
     ) -> None:
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
-            _check_positive_int(name, value)
-        _check_positive_int("num_heads", num_heads)
+            check_int(name, value)
+        check_int("num_heads", num_heads)
         if score not in ("additive", "dot"):
             raise ValueError(f"score must be 'additive' or 'dot', got {score!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        check_probability("dropout", dropout)
         self.in_features, self.out_features, self.num_heads = in_features, out_features, num_heads
         self.score, self.concat, self.negative_slope = score, concat, negative_slope
         self.dropout, self.add_self_loops = dropout, add_self_loops

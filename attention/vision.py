@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._validate import check_int
 from .encoder import Encoder
 from .positional import sinusoidal_positional_encoding
 
@@ -15,11 +16,6 @@ __all__ = [
     "patchify",
     "sinusoidal_2d_positional_encoding",
 ]
-
-
-def _check_positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 def _check_images(images: object, patch_size: int, in_channels: int | None = None) -> None:
@@ -56,7 +52,7 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
 
     Introduced in chapter 13 (vision transformers).
     """
-    _check_positive_int("patch_size", patch_size)
+    check_int("patch_size", patch_size)
     _check_images(images, patch_size)
     B, C, H, W = images.shape  # batch, channels, height, width
     P = patch_size
@@ -87,8 +83,8 @@ class PatchEmbedding(nn.Module):
     def __init__(self, in_channels: int, patch_size: int, d_model: int, bias: bool = True) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("patch_size", patch_size)):
-            _check_positive_int(name, value)
-        _check_positive_int("d_model", d_model)
+            check_int(name, value)
+        check_int("d_model", d_model)
         self.in_channels, self.patch_size = in_channels, patch_size
         self.proj = nn.Linear(in_channels * patch_size * patch_size, d_model, bias=bias)
 
@@ -167,9 +163,9 @@ def sinusoidal_2d_positional_encoding(
 
     Introduced in chapter 13 (vision transformers).
     """
-    _check_positive_int("grid_height", grid_height)
-    _check_positive_int("grid_width", grid_width)
-    _check_positive_int("d_model", d_model)
+    check_int("grid_height", grid_height)
+    check_int("grid_width", grid_width)
+    check_int("d_model", d_model)
     if d_model % 4:
         raise ValueError(
             f"d_model={d_model} must be divisible by 4 (D/2 per axis, in sin/cos pairs)"
@@ -231,8 +227,8 @@ class VisionTransformer(nn.Module):
     ) -> None:
         super().__init__()
         for name, value in (("image_size", image_size), ("num_classes", num_classes)):
-            _check_positive_int(name, value)
-        _check_positive_int("patch_size", patch_size)
+            check_int(name, value)
+        check_int("patch_size", patch_size)
         if image_size % patch_size:
             raise ValueError(f"image_size={image_size} is not divisible by patch_size={patch_size}")
         if pool not in ("cls", "mean"):
