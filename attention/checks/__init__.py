@@ -14,6 +14,7 @@ from .core import check_masked_softmax, check_scaled_dot_product_attention
 from .decoder import check_decoder_layer
 from .efficient import check_flash_attention, check_online_softmax_update
 from .encoder import check_encoder_layer
+from .graph import check_gat_head
 from .kv_cache import check_cached_attention_step
 from .long_range import check_max_path_length
 from .losses import check_masked_cross_entropy
@@ -22,6 +23,7 @@ from .multihead import check_multi_head_attention
 from .positional import check_alibi_bias, check_sinusoidal_positional_encoding
 from .profiling import check_attention_flops
 from .rope import check_rope
+from .vision import check_patch_embedding
 
 __all__ = [
     "CheckFailed",
@@ -33,12 +35,14 @@ __all__ = [
     "check_decoder_mask",
     "check_encoder_layer",
     "check_flash_attention",
+    "check_gat_head",
     "check_mask_conventions",
     "check_masked_cross_entropy",
     "check_masked_softmax",
     "check_max_path_length",
     "check_multi_head_attention",
     "check_online_softmax_update",
+    "check_patch_embedding",
     "check_rope",
     "check_scaled_dot_product_attention",
     "check_sinusoidal_positional_encoding",

@@ -52,6 +52,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "check_online_softmax_update": ("attention.online_softmax_update",
                                     "attention.combine_softmax_states"),
     "check_flash_attention": ("attention.flash_attention", *_SDPA),
+    "check_patch_embedding": ("attention.PatchEmbedding", "attention.patchify",
+                              "torch.nn.functional.conv2d", "torch.nn.functional.unfold"),
+    "check_gat_head": ("attention.GATLayer",),
 }  # fmt: skip
 
 

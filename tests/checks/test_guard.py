@@ -41,6 +41,15 @@ def _cached_step(q, k_new, v_new, k_cache, v_cache):
 
 
 # (checker, an answer that calls the reference, the name the failure gives)
+def _gat_layer(x, adj, weight, a_src, a_dst):
+    layer = attention.GATLayer(weight.shape[0], weight.shape[1], bias=False).double()
+    with torch.no_grad():
+        layer.lin.weight.copy_(weight.T)
+        layer.att_src.copy_(a_src[None])
+        layer.att_dst.copy_(a_dst[None])
+    return layer(x, adj)
+
+
 REFERENCE_CALLS = [
     ("check_scaled_dot_product_attention", lambda q, k, v, mask=None: sdpa(q, k, v, mask),
      "attention.scaled_dot_product_attention"),
@@ -80,6 +89,10 @@ REFERENCE_CALLS = [
      "attention.online_softmax_update"),
     ("check_flash_attention", lambda q, k, v, b: attention.flash_attention(q, k, v, block_size=b),
      "attention.flash_attention"),
+    ("check_patch_embedding",
+     lambda images, w, b, p: F.conv2d(images, w, b, stride=p).flatten(2).transpose(1, 2),
+     "torch.nn.functional.conv2d"),
+    ("check_gat_head", _gat_layer, "attention.GATLayer"),
 ]  # fmt: skip
 
 
