@@ -124,9 +124,9 @@ def subplots(
 def wrap(text: str, width_in: float, font_pt: float = TITLE_PT) -> str:
     """Break a title into lines that fit ``width_in`` inches at ``font_pt`` points.
 
-    A character is taken as 0.55 em wide on average (DejaVu Sans, mixed case).
+    A character is taken as 0.6 em wide on average (DejaVu Sans, mixed case, with margin).
     """
-    chars = max(12, int(width_in * 72 / (0.55 * font_pt)))
+    chars = max(12, int(width_in * 72 / (0.6 * font_pt)))
     return "\n".join(textwrap.wrap(text, chars)) if len(text) > chars else text
 
 
