@@ -17,6 +17,7 @@ from .data import (
     iterate_batches,
     make_number_words_data,
     make_random_graph,
+    make_recall_data,
     make_retrieval_data,
     make_reversal_data,
     make_sbm_graph,
@@ -38,7 +39,7 @@ from .gqa import GroupedQueryAttention
 from .graph import GATLayer, GCNLayer, complete_graph, normalized_adjacency
 from .kv_cache import KVCache, LayerCache
 from .layers import FeedForward
-from .long_range import LAYER_TYPES, make_recall_data, max_path_length, receptive_field
+from .long_range import LAYER_TYPES, max_path_length, receptive_field
 from .losses import masked_cross_entropy
 from .masks import (
     causal_mask,

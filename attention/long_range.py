@@ -1,4 +1,5 @@
-"""Long-range dependencies: maximum path lengths (Table 1 of [V]) and a recall-at-distance task.
+"""Long-range dependencies: maximum path lengths (Table 1 of [V]); the recall-at-distance task is
+``attention.data.make_recall_data``.
 
 A left-to-right model of ``n`` tokens has its longest dependency between input 0 and output
 ``n - 1``. The *path length* of that dependency is the number of layer (or recurrent cell)
@@ -11,11 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
-
 from ._validate import check_int
 
-__all__ = ["LAYER_TYPES", "make_recall_data", "max_path_length", "receptive_field"]
+__all__ = ["LAYER_TYPES", "max_path_length", "receptive_field"]
 
 # The layer types of Table 1 of [V], by the names max_path_length accepts.
 LAYER_TYPES = ("attention", "recurrent", "convolution", "dilated", "restricted")
@@ -93,50 +92,3 @@ def max_path_length(layer: str, n: int, k: int | None = None) -> int:
             layers, seen = layers + 1, seen * k
         return layers
     return -(-(n - 1) // (k - 1))  # ceiling division: a partly used layer is still a layer
-
-
-def make_recall_data(
-    num_examples: int,
-    seq_len: int,
-    distance: int,
-    *,
-    num_symbols: int = 16,
-    ignore_index: int = -100,
-    seed: int = 0,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Generate random sequences whose target at each position is the token ``distance`` back.
-
-    The tokens are drawn uniformly and independently, so the target at position ``t``,
-    ``tokens[t - distance]``, can be known only by looking ``distance`` steps back: guessing
-    gives ``1 / num_symbols``. The first ``distance`` positions have no target and hold
-    ``ignore_index`` (the default is PyTorch's ``F.cross_entropy`` default, -100).
-
-    Args:
-        num_examples: number of sequences ``N``.
-        seq_len: tokens per sequence ``T``; must exceed ``distance``.
-        distance: the dependency distance ``d >= 1``.
-        num_symbols: vocabulary size ``V``; tokens are ``0 .. V - 1`` (keyword only).
-        ignore_index: target of the positions ``t < d`` (keyword only).
-        seed: seed of the ``torch.Generator`` that draws the tokens (keyword only).
-
-    Returns:
-        ``(tokens, targets)``, both ``torch.long``.
-
-    Shapes:
-        -> tokens ``(N, T)``, targets ``(N, T)``.
-
-    Introduced in chapter 10 (long-range dependencies).
-    """
-    for name, value in (("num_examples", num_examples), ("distance", distance)):
-        check_int(name, value, 1)
-    check_int("num_symbols", num_symbols, 2)
-    check_int("seed", seed, 0)
-    check_int("seq_len", seq_len, distance + 1)
-    check_int("ignore_index", ignore_index, minimum=None)
-    if 0 <= ignore_index < num_symbols:
-        raise ValueError(f"ignore_index={ignore_index} is a token id (0 .. {num_symbols - 1})")
-    gen = torch.Generator().manual_seed(seed)
-    tokens = torch.randint(0, num_symbols, (num_examples, seq_len), generator=gen)  # (N, T)
-    targets = torch.full_like(tokens, ignore_index)  # (N, T)
-    targets[:, distance:] = tokens[:, :-distance]  # position t gets token t - d
-    return tokens, targets
