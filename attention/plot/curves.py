@@ -61,8 +61,9 @@ def plot_curves(
         ys = _to_numpy(torch.as_tensor(y), label)
         if ys.shape != xs.shape:
             raise ValueError(f"curve {label!r} has shape {ys.shape} but x has shape {xs.shape}")
-        if label in dashed:
-            ax.plot(xs, ys, linestyle="--", color="0.4", label=label)
+        if label in dashed:  # grey, and told apart by their dashes when there are several
+            style = ("--", "-.", ":")[list(dashed).index(label) % 3]
+            ax.plot(xs, ys, linestyle=style, color="0.4", label=label)
         else:
             ax.plot(xs, ys, marker="o" if markers else None, label=label)
     if logx:
