@@ -2,7 +2,8 @@
 
 ``seq2seq`` (chapters 06-08: reversal, sorting, numbers to words, with PAD/BOS/EOS ids),
 ``sequences`` (recall at a distance, chapter 10; key-value retrieval, chapter 14),
-``images`` (coloured shapes, chapter 13) and ``graphs`` (block models and random graphs,
+``text`` (sentiment sentences with negation, chapter 12), ``images`` (coloured shapes,
+chapter 13) and ``graphs`` (block models and random graphs,
 chapter 14). Everything is re-exported here: ``from attention.data import make_shapes_data``.
 """
 
@@ -24,12 +25,16 @@ from .seq2seq import (
     to_text,
 )
 from .sequences import make_recall_data, make_retrieval_data
+from .text import CLS_TOKEN, SENTIMENT_WORDS, ClassificationData, make_sentiment_data
 
 __all__ = [
     "BOS_ID",
+    "CLS_TOKEN",
+    "ClassificationData",
     "EOS_ID",
     "NUMBER_WORDS",
     "PAD_ID",
+    "SENTIMENT_WORDS",
     "SHAPE_CLASSES",
     "SPECIALS",
     "Seq2SeqData",
@@ -40,6 +45,7 @@ __all__ = [
     "make_retrieval_data",
     "make_reversal_data",
     "make_sbm_graph",
+    "make_sentiment_data",
     "make_shapes_data",
     "make_sorting_data",
     "number_to_words",
