@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._validate import check_bool_mask, check_int, check_mask_shape
 from .core import masked_softmax
 
 __all__ = ["AdditiveAttention", "additive_attention"]
@@ -64,19 +65,9 @@ def _check_inputs(
         ) from None
     if mask is None:
         return
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
-        raise ValueError(f"mask must be a bool tensor (True = may attend), got {got}")
-    scores_shape = (*batch, query.shape[-2], key.shape[-2])
-    try:
-        ok = torch.broadcast_shapes(mask.shape, scores_shape) == torch.Size(scores_shape)
-    except RuntimeError:
-        ok = False
-    if not ok:
-        raise ValueError(
-            f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' shape "
-            f"{scores_shape} (..., T, S)"
-        )
+    check_bool_mask("mask", mask, "True = may attend")
+    scores = (*batch, query.shape[-2], key.shape[-2])
+    check_mask_shape(mask, scores, f"the scores' shape {scores} (..., T, S)")
     if mask.device != query.device:
         raise ValueError(f"mask is on {mask.device} but query is on {query.device}")
 
@@ -170,11 +161,9 @@ class AdditiveAttention(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("query_dim", query_dim), ("key_dim", key_dim)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if isinstance(hidden_dim, bool) or not isinstance(hidden_dim, int) or hidden_dim < 1:
-            raise ValueError(f"hidden_dim must be a positive int, got {hidden_dim!r}")
+        check_int("query_dim", query_dim)
+        check_int("key_dim", key_dim)
+        check_int("hidden_dim", hidden_dim)
         factory = {"device": device, "dtype": dtype}
         self.q_proj = nn.Linear(query_dim, hidden_dim, bias=False, **factory)  # W_q
         self.k_proj = nn.Linear(key_dim, hidden_dim, bias=bias, **factory)  # W_k (+ b)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._validate import check_int, check_token_ids
 from .additive import AdditiveAttention
 from .core import scaled_dot_product_attention
 
@@ -81,11 +82,9 @@ class RNNSeq2Seq(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        sizes = {"src_vocab_size": src_vocab_size, "tgt_vocab_size": tgt_vocab_size,
-                 "embed_dim": embed_dim, "hidden_dim": hidden_dim}  # fmt: skip
-        for name, value in sizes.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        for name, size in [("src_vocab_size", src_vocab_size), ("tgt_vocab_size", tgt_vocab_size),
+                           ("embed_dim", embed_dim), ("hidden_dim", hidden_dim)]:  # fmt: skip
+            check_int(name, size)
         if attention not in ATTENTION_KINDS:
             raise ValueError(f"attention must be one of {ATTENTION_KINDS}, got {attention!r}")
         factory = {"device": device, "dtype": dtype}
@@ -105,9 +104,8 @@ class RNNSeq2Seq(nn.Module):
         self.lm_head = nn.Linear(H, tgt_vocab_size, **factory)
 
     def _check_ids(self, name: str, ids: object) -> None:
-        if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.dtype != torch.long:
-            got = f"{ids.dtype} {tuple(ids.shape)}" if isinstance(ids, torch.Tensor) else type(ids)
-            raise ValueError(f"{name} must be a torch.long tensor (B, T), got {got}")
+        embedding = self.src_embed if name == "src" else self.tgt_embed
+        check_token_ids(name, ids, embedding.num_embeddings, long_only=True)
 
     def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode right-padded source ids into one state per token and a fixed-size summary.
@@ -235,8 +233,7 @@ class RNNSeq2Seq(nn.Module):
 
         Introduced in chapter 01 (from seq2seq to attention).
         """
-        if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
-            raise ValueError(f"max_len must be a positive int, got {max_len!r}")
+        check_int("max_len", max_len)
         was_training = self.training
         self.eval()
         try:
