@@ -7,12 +7,17 @@ then use the version here. Boolean masks mean True = may attend, everywhere. The
 
 import importlib
 
+from .additive import AdditiveAttention, additive_attention
+from .allocations import AllocationRecorder, TensorAllocation, largest_allocation
+from .classifier import EncoderClassifier, mean_pool
 from .core import masked_softmax, scaled_dot_product_attention
 from .data import (
     BOS_ID,
     EOS_ID,
     PAD_ID,
+    SENTIMENT_WORDS,
     SHAPE_CLASSES,
+    ClassificationData,
     Seq2SeqData,
     iterate_batches,
     make_number_words_data,
@@ -21,6 +26,7 @@ from .data import (
     make_retrieval_data,
     make_reversal_data,
     make_sbm_graph,
+    make_sentiment_data,
     make_shapes_data,
     make_sorting_data,
     remove_overlap,
@@ -28,12 +34,7 @@ from .data import (
 )
 from .decoder import Decoder, DecoderLayer
 from .decoding import greedy_decode, greedy_decode_seq2seq, kv_cache_bytes
-from .efficient import (
-    SoftmaxState,
-    combine_softmax_states,
-    flash_attention,
-    online_softmax_update,
-)
+from .efficient import flash_attention
 from .encoder import Encoder, EncoderLayer
 from .gqa import GroupedQueryAttention
 from .graph import GATLayer, GCNLayer, complete_graph, normalized_adjacency
@@ -53,6 +54,7 @@ from .masks import (
 )
 from .models import DecoderOnlyLM, Transformer
 from .multihead import MultiHeadAttention
+from .online_softmax import SoftmaxState, combine_softmax_states, online_softmax_update
 from .positional import (
     LearnedPositionalEmbedding,
     RelativePositionBias,
@@ -68,7 +70,9 @@ from .profiling import (
     peak_memory,
     time_call,
 )
+from .rnn import RNNSeq2Seq
 from .training import exact_match_accuracy, train
+from .triton_attention import triton_available, triton_flash_attention
 from .utils import expect_error, get_device, set_seed
 from .vision import (
     PatchEmbedding,
@@ -105,12 +109,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    "AdditiveAttention",
+    "AllocationRecorder",
     "BOS_ID",
+    "ClassificationData",
     "Decoder",
     "DecoderLayer",
     "DecoderOnlyLM",
     "EOS_ID",
     "Encoder",
+    "EncoderClassifier",
     "EncoderLayer",
     "FeedForward",
     "GATLayer",
@@ -123,12 +131,16 @@ __all__ = [
     "MultiHeadAttention",
     "PAD_ID",
     "PatchEmbedding",
+    "RNNSeq2Seq",
     "RelativePositionBias",
+    "SENTIMENT_WORDS",
     "SHAPE_CLASSES",
     "Seq2SeqData",
     "SoftmaxState",
+    "TensorAllocation",
     "Transformer",
     "VisionTransformer",
+    "additive_attention",
     "alibi_bias",
     "alibi_slopes",
     "apply_rope",
@@ -152,17 +164,20 @@ __all__ = [
     "invert_mask",
     "iterate_batches",
     "kv_cache_bytes",
+    "largest_allocation",
     "make_number_words_data",
     "make_random_graph",
     "make_recall_data",
     "make_retrieval_data",
     "make_reversal_data",
     "make_sbm_graph",
+    "make_sentiment_data",
     "make_shapes_data",
     "make_sorting_data",
     "masked_cross_entropy",
     "masked_softmax",
     "max_path_length",
+    "mean_pool",
     "normalized_adjacency",
     "online_softmax_update",
     "padding_mask",
@@ -185,4 +200,6 @@ __all__ = [
     "to_hf_attention_mask",
     "to_text",
     "train",
+    "triton_available",
+    "triton_flash_attention",
 ]

@@ -14,10 +14,10 @@ import math
 
 import torch
 
-from .core import _check_inputs
-from .online_softmax import SoftmaxState, combine_softmax_states, online_softmax_update
+from ._validate import check_sdpa_inputs
+from .online_softmax import SoftmaxState, online_softmax_update
 
-__all__ = ["SoftmaxState", "combine_softmax_states", "flash_attention", "online_softmax_update"]
+__all__ = ["flash_attention"]
 
 _NEG_INF = float("-inf")
 _HALF = (torch.float16, torch.bfloat16)
@@ -226,7 +226,7 @@ def flash_attention(
 
     Introduced in chapter 11 (FlashAttention from scratch).
     """
-    _check_inputs(q, k, v, None)
+    check_sdpa_inputs(q, k, v, None)
     Bq, Bk = _block_sizes(block_size)
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])

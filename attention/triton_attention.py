@@ -20,7 +20,7 @@ import sys
 
 import torch
 
-from .core import _check_inputs
+from ._validate import check_sdpa_inputs
 
 __all__ = ["triton_available", "triton_flash_attention"]
 
@@ -58,7 +58,7 @@ def _kernels():
 
 def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kernels) -> None:
     """Raise ValueError naming the problem when the kernels cannot take these inputs."""
-    _check_inputs(q, k, v, None)
+    check_sdpa_inputs(q, k, v, None)
     if not (q.dim() == k.dim() == v.dim() == 4):
         raise ValueError(
             f"q, k and v must be 4-D (B, H, T, D), got q {tuple(q.shape)}, k {tuple(k.shape)}, "
