@@ -18,9 +18,13 @@ WORK   ?= my-notebooks
 # (scripts/translations.py; _config.yml's course_editions names each edition's folder).
 ZH      := zh_CN
 HTML_ZH := _build/html-zh
+# `make stress`: the test command, run STRESS_RUNS times while two busy processes load two cores
+# (scripts/stress_check.sh), e.g. make stress STRESS_RUNS=1 STRESS_CMD="$(BIN)/pytest $(NBVAL) notebooks"
+STRESS_RUNS ?= 3
+STRESS_CMD  ?= $(MAKE) test
 
 .DEFAULT_GOAL := help
-.PHONY: help install book book-zh translations test lint notebooks learner learner-zh student lab serve clean
+.PHONY: help install book book-zh translations test stress lint notebooks learner learner-zh student lab serve clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -60,6 +64,9 @@ test: $(STAMP)  ## lint, build both sites (-W: English, Chinese), unit tests, nb
 	$(BIN)/jupyter-book build -W -n --keep-going .
 	$(BIN)/python scripts/translations.py build $(ZH) --out $(HTML_ZH) --strict
 	$(BIN)/pytest $(NBVAL) tests notebooks
+
+stress: $(STAMP)  ## run `make test` (or STRESS_CMD) STRESS_RUNS times while two busy processes load the CPU
+	scripts/stress_check.sh -n $(STRESS_RUNS) -b 2 -- $(STRESS_CMD)
 
 lint: $(STAMP)  ## ruff check and format check of the package, tests and notebooks
 	$(BIN)/ruff check .
