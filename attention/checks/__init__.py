@@ -12,7 +12,7 @@ from ._common import CheckFailed
 from .article import check_article_attention_fix
 from .core import check_masked_softmax, check_scaled_dot_product_attention
 from .decoder import check_decoder_layer
-from .efficient import check_flash_attention, check_online_softmax_update
+from .efficient import check_flash_attention
 from .encoder import check_encoder_layer
 from .graph import check_gat_head
 from .kv_cache import check_cached_attention_step
@@ -20,6 +20,7 @@ from .long_range import check_max_path_length
 from .losses import check_masked_cross_entropy
 from .masks import check_decoder_mask, check_mask_conventions
 from .multihead import check_multi_head_attention
+from .online_softmax import check_online_softmax_update
 from .positional import check_alibi_bias, check_sinusoidal_positional_encoding
 from .profiling import check_attention_flops
 from .rope import check_rope
