@@ -23,7 +23,7 @@ class DecoderLayer(_Layer):
 
     Args:
         d_model, num_heads, d_ff, dropout, num_kv_heads, norm_first, activation,
-            layer_norm_eps, device, dtype: as for ``EncoderLayer``.
+            layer_norm_eps, bias, device, dtype: as for ``EncoderLayer``.
         cross_attention: include the cross-attention sublayer.
 
     Shapes:

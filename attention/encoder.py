@@ -28,6 +28,8 @@ class EncoderLayer(_Layer):
         norm_first: pre-LN instead of post-LN.
         activation: ``"relu"`` or ``"gelu"``.
         layer_norm_eps: the LayerNorms' epsilon.
+        bias: whether every linear map, attention projection and LayerNorm has a bias
+            (PyTorch's ``bias``).
         device: where to create the parameters.
         dtype: dtype of the parameters.
 

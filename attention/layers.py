@@ -26,6 +26,7 @@ class FeedForward(nn.Module):
         d_ff: hidden width (the paper: ``4 D`` = 2048).
         dropout: dropout on the hidden activations, in training mode only.
         activation: ``"relu"`` (the paper) or ``"gelu"``.
+        bias: whether the two linear layers have biases.
         **factory: ``device`` and ``dtype`` of the parameters.
 
     Shapes:
@@ -40,6 +41,7 @@ class FeedForward(nn.Module):
         d_ff: int,
         dropout: float = 0.0,
         activation: str = "relu",
+        bias: bool = True,
         **factory,
     ) -> None:
         super().__init__()
@@ -51,14 +53,39 @@ class FeedForward(nn.Module):
             )
         check_probability("dropout", dropout)
         self.activation = activation
-        self.linear1 = nn.Linear(d_model, d_ff, **factory)
-        self.linear2 = nn.Linear(d_ff, d_model, **factory)
+        self.linear1 = nn.Linear(d_model, d_ff, bias=bias, **factory)
+        self.linear2 = nn.Linear(d_ff, d_model, bias=bias, **factory)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Transform each token; shapes ``(B, T, D) -> (B, T, D)``. Chapter 06."""
         hidden = _ACTIVATIONS[self.activation](self.linear1(x))  # (B, T, D) -> (B, T, d_ff)
         return self.linear2(self.dropout(hidden))  # (B, T, d_ff) -> (B, T, D)
+
+
+def _activation_name(act: object) -> str | None:
+    """Name a PyTorch layer's activation as ``FeedForward`` knows it, or None if it has none.
+
+    PyTorch accepts ``"relu"``/``"gelu"`` (stored as ``F.relu``/``F.gelu``) and modules; its
+    encoder layer treats any ``nn.ReLU``/``nn.GELU`` instance as relu/gelu.
+    """
+    if act is F.relu or isinstance(act, nn.ReLU):
+        return "relu"
+    if act is F.gelu or (isinstance(act, nn.GELU) and act.approximate == "none"):
+        return "gelu"
+    return None
+
+
+def _bias_flags(m: nn.Module) -> set[bool]:
+    """Whether each linear map, LayerNorm and attention of ``m`` has a bias: {True}, {False}
+    or both (a layer built by hand with some biases removed)."""
+    flags = set()
+    for mod in m.modules():
+        if isinstance(mod, (nn.Linear, nn.LayerNorm)):
+            flags.add(mod.bias is not None)
+        elif isinstance(mod, nn.MultiheadAttention):
+            flags.add(mod.in_proj_bias is not None)
+    return flags
 
 
 def _without_weights(self: nn.Module, *args, **kwargs) -> torch.Tensor:
@@ -91,25 +118,25 @@ class _Layer(nn.Module):
         norm_first: bool = False,
         activation: str = "relu",
         layer_norm_eps: float = 1e-5,
+        bias: bool = True,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         factory = {"device": device, "dtype": dtype}
         self.norm_first = norm_first
+        mha = {"dropout": dropout, "bias": bias, **factory}
         # Built in this order (self, cross, feed-forward: their seeded weights depend on it),
         # then registered in the subclass's _order (the order of parameters and state_dict).
         parts = {
-            "self_attn": MultiHeadAttention(
-                d_model, num_heads, dropout, num_kv_heads=num_kv_heads, **factory
-            )
+            "self_attn": MultiHeadAttention(d_model, num_heads, num_kv_heads=num_kv_heads, **mha)
         }
         self.cross_attn = self.cross_attn_norm = None
         if cross_attention:
-            parts["cross_attn"] = MultiHeadAttention(d_model, num_heads, dropout, **factory)
-        parts["ffn"] = FeedForward(d_model, d_ff, dropout, activation, **factory)
+            parts["cross_attn"] = MultiHeadAttention(d_model, num_heads, **mha)
+        parts["ffn"] = FeedForward(d_model, d_ff, dropout, activation, bias, **factory)
         for name in ("self_attn_norm", "cross_attn_norm", "ffn_norm"):
-            parts[name] = nn.LayerNorm(d_model, eps=layer_norm_eps, **factory)
+            parts[name] = nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory)
         for name in self._order:
             if name.startswith("self") or name.startswith("ffn") or cross_attention:
                 setattr(self, name, parts[name])
@@ -137,7 +164,11 @@ class _Layer(nn.Module):
         ``EncoderLayer``) or ``TransformerDecoderLayer`` (for a ``DecoderLayer``).
 
         Args:
-            m: a layer with ``batch_first=True``, relu or gelu, biases (post- or pre-LN).
+            m: a layer with ``batch_first=True`` (post- or pre-LN), with or without biases
+                (``bias=False``), whose activation is ``"relu"``, ``"gelu"``, ``F.relu``,
+                ``F.gelu``, ``nn.ReLU()`` or ``nn.GELU()``. ``nn.GELU(approximate="tanh")``
+                is refused: PyTorch's encoder layer computes exact gelu for it on its fast
+                path (inference without gradients) and the tanh form otherwise.
 
         Returns:
             A new layer on ``m``'s device and dtype, in ``m``'s mode, equal to ``m`` when
@@ -151,18 +182,22 @@ class _Layer(nn.Module):
         problems = []
         if not m.self_attn.batch_first:
             problems.append("batch_first=False (build it with batch_first=True)")
-        act = next((n for n, f in _ACTIVATIONS.items() if m.activation is f), None)
+        act = _activation_name(m.activation)
         if act is None:
-            problems.append(f"activation {m.activation!r} (only 'relu' and 'gelu' convert)")
-        if m.linear1.bias is None or m.norm1.bias is None:
-            problems.append("bias=False (this conversion needs bias=True)")
+            problems.append(
+                f"activation {m.activation!r} (only relu and exact gelu convert: 'relu', "
+                "'gelu', F.relu, F.gelu, nn.ReLU(), nn.GELU())"
+            )
+        biases = _bias_flags(m)
+        if len(biases) > 1:
+            problems.append("some sublayers have biases and others not (bias=True or False)")
         if problems:
             raise ValueError(f"cannot convert this {kind.__name__}: " + "; ".join(problems))
         w = m.linear1.weight
         new = cls(
             m.self_attn.embed_dim, m.self_attn.num_heads, m.linear1.out_features, m.dropout.p,
             norm_first=m.norm_first, activation=act, layer_norm_eps=m.norm1.eps,
-            device=w.device, dtype=w.dtype,
+            bias=biases == {True}, device=w.device, dtype=w.dtype,
         )  # fmt: skip
         new.ffn.linear1.load_state_dict(m.linear1.state_dict())
         new.ffn.linear2.load_state_dict(m.linear2.state_dict())
@@ -188,7 +223,8 @@ class _Stack(nn.Module):
         self.norm = None
         if self.layers[0].norm_first:  # pre-LN stacks end with a LayerNorm, as is usual
             factory = {"device": last.weight.device, "dtype": last.weight.dtype}
-            self.norm = nn.LayerNorm(last.normalized_shape, eps=last.eps, **factory)
+            shape, bias = last.normalized_shape, last.bias is not None
+            self.norm = nn.LayerNorm(shape, eps=last.eps, bias=bias, **factory)
 
     def _final_norm(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.norm is None else self.norm(x)

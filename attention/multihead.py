@@ -209,8 +209,9 @@ class MultiHeadAttention(nn.Module):
         mean True = ignore: pass ``~attn_mask`` here (see ``attention.masks``).
 
         Args:
-            m: a ``torch.nn.MultiheadAttention`` with ``batch_first=True``, biases, and
-                ``kdim == vdim == embed_dim``, without ``add_bias_kv`` or ``add_zero_attn``.
+            m: a ``torch.nn.MultiheadAttention`` with ``batch_first=True`` and
+                ``kdim == vdim == embed_dim``, with or without biases (``bias=False``),
+                without ``add_bias_kv`` or ``add_zero_attn``.
 
         Returns:
             A new module on ``m``'s device and dtype, in ``m``'s training mode, whose outputs
@@ -228,28 +229,30 @@ class MultiHeadAttention(nn.Module):
             problems.append("batch_first=False (build it with batch_first=True)")
         if not m._qkv_same_embed_dim:
             problems.append(f"kdim={m.kdim} and vdim={m.vdim} differ from embed_dim={m.embed_dim}")
-        if m.in_proj_bias is None or m.out_proj.bias is None:
-            problems.append("bias=False (this conversion needs bias=True)")
+        bias = m.in_proj_bias is not None
+        if bias != (m.out_proj.bias is not None):
+            problems.append("in_proj_bias and out_proj.bias: one is None, the other not")
         if m.bias_k is not None or m.add_zero_attn:
             problems.append("add_bias_kv=True or add_zero_attn=True (no counterpart here)")
         if problems:
             raise ValueError("cannot convert this nn.MultiheadAttention: " + "; ".join(problems))
         w = m.in_proj_weight
         new = cls(
-            m.embed_dim, m.num_heads, dropout=m.dropout, num_kv_heads=m.num_heads,
+            m.embed_dim, m.num_heads, dropout=m.dropout, bias=bias, num_kv_heads=m.num_heads,
             device=w.device, dtype=w.dtype,
         )  # fmt: skip
         w_q, w_k, w_v = w.detach().chunk(3)  # (3D, D) -> 3 x (D, D)
-        b_q, b_k, b_v = m.in_proj_bias.detach().chunk(3)  # (3D,) -> 3 x (D,)
+        b_q, b_k, b_v = m.in_proj_bias.detach().chunk(3) if bias else (None,) * 3  # 3 x (D,)
         with torch.no_grad():
-            for proj, weight, bias in (
+            for proj, weight, b in (
                 (new.q_proj, w_q, b_q),
                 (new.k_proj, w_k, b_k),
                 (new.v_proj, w_v, b_v),
                 (new.out_proj, m.out_proj.weight, m.out_proj.bias),
             ):
                 proj.weight.copy_(weight)
-                proj.bias.copy_(bias)
+                if b is not None:
+                    proj.bias.copy_(b)
         return new.train(m.training)
 
     def to_torch(self) -> nn.MultiheadAttention:
@@ -264,8 +267,6 @@ class MultiHeadAttention(nn.Module):
 
         Introduced in chapter 04 (multi-head attention).
         """
-        if self.q_proj.bias is None:
-            raise ValueError("to_torch needs bias=True (from_torch accepts only biased modules)")
         if self.num_kv_heads != self.num_heads:
             raise ValueError(
                 f"to_torch needs num_kv_heads == num_heads; this module has {self.num_kv_heads} "
@@ -273,13 +274,15 @@ class MultiHeadAttention(nn.Module):
             )
         w = self.q_proj.weight
         factory = {"device": w.device, "dtype": w.dtype}
+        bias = self.q_proj.bias is not None
         m = nn.MultiheadAttention(
-            self.d_model, self.num_heads, self.dropout, batch_first=True, **factory
+            self.d_model, self.num_heads, self.dropout, bias=bias, batch_first=True, **factory
         )
         projs = (self.q_proj, self.k_proj, self.v_proj)
         with torch.no_grad():
             m.in_proj_weight.copy_(torch.cat([p.weight for p in projs]))  # 3 x (D, D) -> (3D, D)
-            m.in_proj_bias.copy_(torch.cat([p.bias for p in projs]))  # 3 x (D,) -> (3D,)
             m.out_proj.weight.copy_(self.out_proj.weight)
-            m.out_proj.bias.copy_(self.out_proj.bias)
+            if bias:
+                m.in_proj_bias.copy_(torch.cat([p.bias for p in projs]))  # 3 x (D,) -> (3D,)
+                m.out_proj.bias.copy_(self.out_proj.bias)
         return m.train(self.training)

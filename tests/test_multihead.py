@@ -277,7 +277,6 @@ def test_mha_forward_errors(kwargs: dict, match: str, need_weights: bool) -> Non
     [
         (dict(batch_first=False), r"batch_first=False"),
         (dict(batch_first=True, kdim=4, vdim=4), r"kdim=4 and vdim=4 differ from embed_dim=8"),
-        (dict(batch_first=True, bias=False), r"bias=False"),
         (dict(batch_first=True, add_bias_kv=True), r"add_bias_kv=True or add_zero_attn=True"),
         (dict(batch_first=True, add_zero_attn=True), r"add_bias_kv=True or add_zero_attn=True"),
     ],
@@ -292,6 +291,28 @@ def test_mha_from_torch_rejects_other_modules() -> None:
         MultiHeadAttention.from_torch(nn.Linear(4, 4))
 
 
-def test_mha_to_torch_needs_bias() -> None:
-    with pytest.raises(ValueError, match=r"to_torch needs bias=True"):
-        MultiHeadAttention(8, 2, bias=False).to_torch()
+def test_mha_from_torch_refuses_half_biased_modules() -> None:
+    theirs = nn.MultiheadAttention(8, 2, batch_first=True)
+    theirs.in_proj_bias = None
+    with pytest.raises(ValueError, match=r"in_proj_bias and out_proj.bias: one is None"):
+        MultiHeadAttention.from_torch(theirs)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_mha_without_bias_matches_torch_both_ways(masked: bool) -> None:
+    torch.manual_seed(11)
+    theirs = nn.MultiheadAttention(16, 4, bias=False, batch_first=True, dtype=F64).eval()
+    ours = MultiHeadAttention.from_torch(theirs).eval()
+    assert all(p.bias is None for p in (ours.q_proj, ours.k_proj, ours.v_proj, ours.out_proj))
+    assert sum(p.numel() for p in ours.parameters()) == 4 * 16**2
+    x, pad = torch.randn(3, 6, 16, dtype=F64), padding_mask([6, 4, 1], 6)
+    mask = pad[:, None, None, :] if masked else None
+    out, weights = ours(x, mask=mask)
+    ref, ref_weights = theirs(
+        x, x, x, key_padding_mask=~pad if masked else None, average_attn_weights=False
+    )
+    assert_close(out, ref, rtol=0, atol=1e-12)
+    assert_close(weights, ref_weights, rtol=0, atol=1e-12)
+    back = ours.to_torch()
+    assert back.in_proj_bias is None and back.out_proj.bias is None
+    assert_close(back(x, x, x)[0], ours(x)[0], rtol=0, atol=1e-12)
