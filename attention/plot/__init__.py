@@ -10,6 +10,7 @@ helpers here, and ends each plot cell with ``show(fig)``, which displays a sharp
 """
 
 from .curves import place_legend, plot_curves
+from .flash import plot_memory_hierarchy, plot_tiling
 from .heads import plot_head_split
 from .maps import plot_attention, show_heatmaps
 from .positional import plot_positional_encoding, plot_similarity_vs_distance
@@ -29,8 +30,10 @@ __all__ = [
     "plot_attention",
     "plot_curves",
     "plot_head_split",
+    "plot_memory_hierarchy",
     "plot_positional_encoding",
     "plot_similarity_vs_distance",
+    "plot_tiling",
     "render_png",
     "show",
     "show_heatmaps",
