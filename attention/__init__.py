@@ -8,6 +8,7 @@ then use the version here. Boolean masks mean True = may attend, everywhere. The
 import importlib
 
 from .additive import AdditiveAttention, additive_attention
+from .alignment import cross_attention_alignment
 from .allocations import AllocationRecorder, TensorAllocation, largest_allocation
 from .classifier import EncoderClassifier, mean_pool
 from .core import masked_softmax, scaled_dot_product_attention
@@ -152,6 +153,7 @@ __all__ = [
     "combine_softmax_states",
     "complete_graph",
     "count_flops",
+    "cross_attention_alignment",
     "exact_match_accuracy",
     "expect_error",
     "fit_power_law",

@@ -9,7 +9,10 @@ per package module checked; this package re-exports every checker.
 """
 
 from ._common import CheckFailed
+from .additive import check_additive_attention, check_additive_flops
+from .alignment import check_alignment
 from .article import check_article_attention_fix
+from .classifier import check_mean_pool
 from .core import check_masked_softmax, check_scaled_dot_product_attention
 from .decoder import check_decoder_layer
 from .efficient import check_flash_attention
@@ -28,7 +31,10 @@ from .vision import check_patch_embedding
 
 __all__ = [
     "CheckFailed",
+    "check_additive_attention",
+    "check_additive_flops",
     "check_alibi_bias",
+    "check_alignment",
     "check_article_attention_fix",
     "check_attention_flops",
     "check_cached_attention_step",
@@ -41,6 +47,7 @@ __all__ = [
     "check_masked_cross_entropy",
     "check_masked_softmax",
     "check_max_path_length",
+    "check_mean_pool",
     "check_multi_head_attention",
     "check_online_softmax_update",
     "check_patch_embedding",

@@ -56,6 +56,11 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "check_patch_embedding": ("attention.PatchEmbedding", "attention.patchify",
                               "torch.nn.functional.conv2d", "torch.nn.functional.unfold"),
     "check_gat_head": ("attention.GATLayer",),
+    "check_additive_attention": ("attention.additive_attention", "attention.AdditiveAttention"),
+    "check_additive_flops": ("attention.count_flops",
+                             "torch.utils.flop_counter.FlopCounterMode"),
+    "check_alignment": ("attention.cross_attention_alignment",),
+    "check_mean_pool": ("attention.mean_pool",),
 }  # fmt: skip
 
 

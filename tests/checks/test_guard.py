@@ -41,6 +41,11 @@ def _cached_step(q, k_new, v_new, k_cache, v_cache):
 
 
 # (checker, an answer that calls the reference, the name the failure gives)
+def _counted_additive_flops(T, S, Dq, Dk, Dh, Dv):
+    shapes = [(T, Dq), (S, Dk), (S, Dv), (Dh, Dq), (Dh, Dk), (Dh,)]
+    return attention.count_flops(attention.additive_attention, *map(torch.randn, shapes))
+
+
 def _gat_layer(x, adj, weight, a_src, a_dst):
     layer = attention.GATLayer(weight.shape[0], weight.shape[1], bias=False).double()
     with torch.no_grad():
@@ -93,6 +98,11 @@ REFERENCE_CALLS = [
      lambda images, w, b, p: F.conv2d(images, w, b, stride=p).flatten(2).transpose(1, 2),
      "torch.nn.functional.conv2d"),
     ("check_gat_head", _gat_layer, "attention.GATLayer"),
+    ("check_additive_attention", attention.additive_attention, "attention.additive_attention"),
+    ("check_additive_flops", _counted_additive_flops, "attention.count_flops"),
+    ("check_alignment", attention.cross_attention_alignment,
+     "attention.cross_attention_alignment"),
+    ("check_mean_pool", attention.mean_pool, "attention.mean_pool"),
 ]  # fmt: skip
 
 
