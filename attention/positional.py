@@ -105,19 +105,32 @@ class LearnedPositionalEmbedding(nn.Module):
 
 
 def apply_rope(
-    x: torch.Tensor, positions: torch.Tensor | None = None, base: float = 10000.0
+    x: torch.Tensor,
+    positions: torch.Tensor | None = None,
+    base: float = 10000.0,
+    *,
+    interleaved: bool = True,
 ) -> torch.Tensor:
     """Rotate each pair of features by an angle proportional to the position (RoPE).
 
-    Pair ``(x[2i], x[2i+1])`` of the token at position ``m`` is rotated by ``m·θ_i``, with
-    ``θ_i = base^(-2i/D)`` (Su et al., RoFormer). Apply it to queries and keys, not values:
-    ``<rope(q, m), rope(k, n)>`` then depends on ``m - n`` only; position 0 is the identity
-    and norms are preserved. Angles are computed in float64 for float64 inputs.
+    The feature pair ``i`` of the token at position ``m`` is rotated by ``m·θ_i``, with
+    ``θ_i = base^(-2i/D)``, ``i = 0 .. D/2 - 1`` (Su et al., RoFormer). Apply it to queries and
+    keys, not values: ``<rope(q, m), rope(k, n)>`` then depends on ``m - n`` only; position 0
+    is the identity and norms are preserved. Angles are computed in float64 for float64 inputs.
+
+    Two layouts, equal up to a fixed permutation of the features (chapter 05 proves it); a
+    model's weights work only with the one it was trained with. ``interleaved=True`` pairs
+    neighbours ``(x[2i], x[2i+1])``, as RoFormer, GPT-J and Meta's LLaMA code do;
+    ``interleaved=False`` pairs the halves ``(x[i], x[i + D/2])``, as GPT-NeoX and Hugging
+    Face's LLaMA do (``x * cos + rotate_half(x) * sin``).
 
     Args:
         x: queries or keys, features in the last dim (even).
-        positions: the position of each token; defaults to ``0 .. T-1``.
+        positions: the position of each token; defaults to ``0 .. T-1``. Its shape must
+            broadcast to ``x.shape[:-1]``: Hugging Face's ``position_ids`` of shape ``(B, T)``
+            go with ``x`` of shape ``(B, H, T, D)`` as ``positions[:, None, :]``.
         base: the constant 10000 of the paper.
+        interleaved: which features form a pair (see above).
 
     Returns:
         The rotated tensor.
@@ -141,30 +154,49 @@ def apply_rope(
         )
     if positions is None:
         positions = torch.arange(T, device=x.device)  # (T,)
-    elif not isinstance(positions, torch.Tensor) or positions.shape[-1:] != (T,):
-        got = tuple(positions.shape) if isinstance(positions, torch.Tensor) else positions
-        raise ValueError(f"positions must be a tensor of shape (..., T={T}), got {got}")
+    elif not isinstance(positions, torch.Tensor) or not _broadcasts_to(positions, x.shape[:-1]):
+        is_tensor = isinstance(positions, torch.Tensor)
+        got = f"of shape {tuple(positions.shape)}" if is_tensor else type(positions).__name__
+        raise ValueError(
+            f"positions {got} do not broadcast to the leading dims {tuple(x.shape[:-1])} "
+            f"of x {tuple(x.shape)}; for x (B, H, T, D) and position_ids (B, T), pass "
+            "positions[:, None, :]"
+        )
     work = torch.float64 if x.dtype == torch.float64 else torch.float32
     theta = base ** -(torch.arange(0, D, 2, device=x.device, dtype=work) / D)  # (D/2,)
     angle = positions.to(x.device, work)[..., None] * theta  # (..., T, 1) * (D/2,) -> (..., T, D/2)
     cos, sin = angle.cos().to(x.dtype), angle.sin().to(x.dtype)
+    if not interleaved:  # pairs (x[i], x[i + D/2]): rotate the two halves
+        x1, x2 = x[..., : D // 2], x[..., D // 2 :]  # (..., T, D/2) each
+        return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)  # (..., T, D)
     x1, x2 = x[..., 0::2], x[..., 1::2]  # (..., T, D/2) each: the pairs (x[2i], x[2i+1])
     rotated = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)  # (..., T, D/2, 2)
     return rotated.flatten(-2)  # (..., T, D/2, 2) -> (..., T, D)
 
 
-def alibi_slopes(num_heads: int, *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Return ALiBi's head slopes, the geometric sequence ``2^(-8h/H)`` for ``h = 1..H``.
+def _broadcasts_to(positions: torch.Tensor, target: torch.Size) -> bool:
+    """Whether ``positions`` broadcasts to the shape ``target`` without growing it."""
+    shape = positions.shape
+    return len(shape) <= len(target) and all(
+        s in (1, t) for s, t in zip(reversed(shape), reversed(target), strict=False)
+    )
 
-    The rule of Press et al. (2022, §3): for 8 heads 1/2, 1/4, ..., 1/256. (The authors' code
-    uses another set when ``H`` is not a power of 2.)
+
+def alibi_slopes(num_heads: int, *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Return ALiBi's head slopes, by the rule of the authors' code (which BLOOM and MPT use).
+
+    For ``H`` a power of two, the geometric sequence ``2^(-8h/H)``, ``h = 1..H`` (Press et al.
+    2022, §3): for 8 heads 1/2, 1/4, ..., 1/256. For other ``H``, the slopes of the closest
+    lower power of two ``P``, followed by every other slope of the ``2P``-head sequence (its
+    1st, 3rd, 5th, ...), ``H - P`` of them: for 12 heads the 8-head slopes, then
+    ``2^-0.5, 2^-1.5, 2^-2.5, 2^-3.5``.
 
     Args:
         num_heads: number of heads ``H``.
         dtype: of the result.
 
     Returns:
-        One slope per head, decreasing.
+        One slope per head (decreasing when ``H`` is a power of two).
 
     Shapes:
         -> ``(H,)``.
@@ -172,8 +204,13 @@ def alibi_slopes(num_heads: int, *, dtype: torch.dtype = torch.float32) -> torch
     Introduced in chapter 05 (position information).
     """
     check_int("num_heads", num_heads)
-    h = torch.arange(1, num_heads + 1, dtype=torch.float64)  # (H,): 1..H
-    return (2.0 ** (-8.0 * h / num_heads)).to(dtype)
+    P = 1 << (num_heads.bit_length() - 1)  # the largest power of two <= H
+    h = torch.arange(1, P + 1, dtype=torch.float64)  # (P,): 1..P
+    slopes = 2.0 ** (-8.0 * h / P)  # (P,)
+    if P < num_heads:  # the odd-numbered slopes of 2P heads: 2^(-8h/2P) for h = 1, 3, 5, ...
+        odd = torch.arange(1, 2 * (num_heads - P), 2, dtype=torch.float64)  # (H - P,)
+        slopes = torch.cat((slopes, 2.0 ** (-8.0 * odd / (2 * P))))  # (H,)
+    return slopes.to(dtype)
 
 
 def alibi_bias(

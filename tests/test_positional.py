@@ -193,7 +193,8 @@ def test_rope_score_depends_only_on_position_difference(lead, half_d, m, n, shif
         (torch.randn(6), {}, r"floating-point tensor \(\.\.\., T, D\), got shape \(6,\)"),
         (torch.ones(3, 4, dtype=torch.long), {}, r"got shape \(3, 4\), torch.int64"),
         ([[1.0, 2.0]], {}, r"floating-point tensor \(\.\.\., T, D\), got list"),
-        (torch.randn(3, 4), {"positions": torch.arange(4)}, r"\(\.\.\., T=3\), got \(4,\)"),
+        (torch.randn(3, 4), {"positions": torch.arange(4)}, r"of shape \(4,\) do not broadcast"),
+        (torch.randn(3, 4), {"positions": [0, 1, 2]}, r"positions list do not broadcast"),
     ],
 )
 def test_rope_errors_name_the_values(x, kwargs, message):
@@ -201,14 +202,107 @@ def test_rope_errors_name_the_values(x, kwargs, message):
         apply_rope(x, **kwargs)
 
 
+def test_rope_rejects_positions_that_do_not_broadcast_and_names_both_shapes():
+    q = torch.randn(2, 3, 5, 8)  # (B, H, T, D)
+    position_ids = torch.arange(5).expand(2, 5)  # Hugging Face's (B, T)
+    message = (
+        r"positions of shape \(2, 5\) do not broadcast to the leading dims \(2, 3, 5\) of x "
+        r"\(2, 3, 5, 8\).*positions\[:, None, :\]"
+    )
+    with pytest.raises(ValueError, match=message):
+        apply_rope(q, positions=position_ids)
+    with pytest.raises(ValueError, match=r"of shape \(4, 2, 3, 5\)"):  # would grow x
+        apply_rope(q, positions=torch.zeros(4, 2, 3, 5))
+
+
+def test_rope_hugging_face_position_ids_map_with_a_head_axis():
+    q = torch.randn(2, 3, 5, 8, dtype=F64)  # (B, H, T, D)
+    position_ids = torch.stack([torch.arange(5), torch.arange(7, 12)])  # (B, T): a cache offset
+    out = apply_rope(q, positions=position_ids[:, None, :])  # (B, 1, T) broadcasts over H
+    assert_close(out[0], apply_rope(q[0]))
+    assert_close(out[1], apply_rope(q[1], positions=torch.arange(7, 12)))
+
+
+def rotate_half_rope(x, positions, base=10000.0):
+    """Hugging Face's RoPE written from its documented equation, x·cos + rotate_half(x)·sin.
+
+    rotate_half(x) = cat(-x[D/2:], x[:D/2]); cos and sin are those of the angles
+    positions ⊗ base^(-2i/D), repeated for the two halves.
+    """
+    D = x.shape[-1]
+    inv_freq = 1.0 / base ** (torch.arange(0, D, 2, dtype=F64) / D)  # (D/2,)
+    freqs = positions.to(F64)[:, None] * inv_freq  # (T, D/2)
+    emb = torch.cat((freqs, freqs), dim=-1)  # (T, D)
+    rotate_half = torch.cat((-x[..., D // 2 :], x[..., : D // 2]), dim=-1)
+    return x * emb.cos() + rotate_half * emb.sin()
+
+
+@pytest.mark.parametrize("D", [2, 8, 64])
+def test_rope_halves_layout_matches_the_rotate_half_formula(D):
+    x = torch.randn(2, 4, 9, D, dtype=F64)
+    positions = torch.arange(3, 12)
+    assert_close(
+        apply_rope(x, positions=positions, interleaved=False), rotate_half_rope(x, positions)
+    )
+    interleaved = apply_rope(x, positions=positions)
+    assert torch.allclose(interleaved, rotate_half_rope(x, positions)) == (D == 2)  # one pair
+
+
+def test_rope_layouts_are_equal_up_to_a_permutation_of_the_features():
+    D = 16
+    x = torch.randn(3, 10, D, dtype=F64)
+    perm = torch.arange(D).view(2, D // 2).T.flatten()  # 0, D/2, 1, D/2+1, ...: halves -> pairs
+    inverse = perm.argsort()
+    assert_close(apply_rope(x, interleaved=False), apply_rope(x[..., perm])[..., inverse])
+    q, k = torch.randn(10, D, dtype=F64), torch.randn(10, D, dtype=F64)
+    scores_halves = apply_rope(q, interleaved=False) @ apply_rope(k, interleaved=False).T
+    assert_close(scores_halves, apply_rope(q[:, perm]) @ apply_rope(k[:, perm]).T)
+
+
+def test_rope_halves_layout_is_relative_and_keeps_norms():
+    q = torch.randn(1, 8, dtype=F64).expand(12, 8)  # the same vector at every position
+    k = torch.randn(1, 8, dtype=F64).expand(12, 8)
+    qr, kr = apply_rope(q, interleaved=False), apply_rope(k, interleaved=False)
+    assert_close(qr.norm(dim=-1), q.norm(dim=-1))
+    scores = qr @ kr.T  # (T, T)
+    assert max(scores.diagonal(d).std().item() for d in range(-10, 11)) < 1e-12
+
+
 # ----------------------------------------------------------------------------- ALiBi
 
 
-def test_alibi_slopes_are_the_papers_geometric_sequence():
+def authors_alibi_slopes(num_heads: int) -> list[float]:
+    """The ALiBi authors' rule, written from its description (Press et al. 2022, §3 and code).
+
+    A power of two H: the geometric sequence starting at 2^(-8/H) with ratio 2^(-8/H). Else:
+    those of the closest lower power of two P, then every other slope (1st, 3rd, ...) of the
+    2P-head rule, as many as needed.
+    """
+    if math.log2(num_heads).is_integer():
+        start = 2.0 ** (-8.0 / num_heads)
+        return [start ** (h + 1) for h in range(num_heads)]
+    P = 2 ** math.floor(math.log2(num_heads))
+    return authors_alibi_slopes(P) + authors_alibi_slopes(2 * P)[0::2][: num_heads - P]
+
+
+def test_alibi_slopes_are_the_papers_geometric_sequence_for_powers_of_two():
     assert alibi_slopes(8).tolist() == [2.0**-h for h in range(1, 9)]
-    for H in (1, 2, 4, 6, 12, 16):
+    for H in (1, 2, 4, 16, 32):
         expected = torch.tensor([2.0 ** (-8 * h / H) for h in range(1, H + 1)], dtype=F64)
         assert_close(alibi_slopes(H, dtype=F64), expected)
+
+
+@pytest.mark.parametrize("H", range(1, 65))
+def test_alibi_slopes_follow_the_authors_rule_for_every_head_count(H):
+    expected = torch.tensor(authors_alibi_slopes(H), dtype=F64)
+    assert_close(alibi_slopes(H, dtype=F64), expected, atol=0, rtol=1e-14)
+
+
+def test_alibi_slopes_for_12_heads_are_those_bloom_and_mpt_compute():
+    # 8-head slopes 2^-1 .. 2^-8, then the odd ones of 16 heads: 2^-0.5, 2^-1.5, 2^-2.5, 2^-3.5
+    expected = [2.0**-h for h in range(1, 9)] + [2.0**-0.5, 2.0**-1.5, 2.0**-2.5, 2.0**-3.5]
+    assert_close(alibi_slopes(12, dtype=F64), torch.tensor(expected, dtype=F64), atol=0, rtol=1e-15)
+    assert alibi_slopes(12).tolist() != [2.0 ** (-8 * h / 12) for h in range(1, 13)]
 
 
 def test_alibi_bias_matches_loop_and_is_zero_on_the_diagonal():

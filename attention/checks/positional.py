@@ -146,9 +146,9 @@ def check_alibi_bias(fn: Callable) -> None:
     """Check a learner's ALiBi bias on fresh random sizes (the keys ``j <= i`` only).
 
     Args:
-        fn: called as ``fn(num_heads, T)``; returns ``bias[h, i, j] = -slope_h · (i - j)``
-            with slopes ``2^(-8h/H)``, ``h = 1..H``. Entries with ``j > i`` are not checked:
-            a causal mask hides them.
+        fn: called as ``fn(num_heads, T)``, ``num_heads`` a power of two; returns
+            ``bias[h, i, j] = -slope_h · (i - j)`` with slopes ``2^(-8h/H)``, ``h = 1..H``.
+            Entries with ``j > i`` are not checked: a causal mask hides them.
 
     Shapes:
         -> ``(H, T, T)``.

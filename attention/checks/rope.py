@@ -34,8 +34,9 @@ _ROPE_VARIANTS = {
     "interleaved pairs (x[2i], x[2i+1]), as asked": ({}, ""),
     "half-split pairs (x[i], x[i + D/2])": ({"pairs": "half"},
         "half-split pairs (x[i], x[i + D/2]) are the layout of Hugging Face's LLaMA code "
-        "(rotate_half): a valid RoPE when q, k and any pretrained weights agree on it, but this "
-        "exercise, like the RoFormer paper, rotates neighbours (x[2i], x[2i+1])"),
+        "(rotate_half) and GPT-NeoX, attention.apply_rope(x, interleaved=False): a valid RoPE "
+        "when q, k and any pretrained weights agree on it, but this exercise, like the RoFormer "
+        "paper, rotates neighbours (x[2i], x[2i+1])"),
     "interleaved pairs with angles laid out for half-split pairs": ({"angles": "half"},
         "the pairs are (x[2i], x[2i+1]) but the angles are laid out as cat([θ, θ]), the "
         "half-split layout, so the two entries of a pair turn by different angles: not a "
