@@ -194,10 +194,11 @@ def flash_attention(
     forward + backward cost 14 T S D FLOPs per head (with ``Dk = Dv = D``) against 12 for
     materialised attention, which keeps the ``T x S`` weights for its backward pass instead.
 
-    On one CPU thread it takes about 1-2x the time of PyTorch's fused kernel and less than
-    materialised attention at T = 512-2048 (chapter 11 measures both); on a GPU, where every
-    tile costs several kernel launches and round trips through memory, it is far slower than
-    a fused kernel (``attention.triton_flash_attention`` is one).
+    On one CPU thread at T = 2048 it takes about twice the time of PyTorch's fused kernel and
+    about half that of materialised attention (chapter 11 measures it and asserts "within 4x"
+    and "faster"); on a GPU, where every tile costs several kernel launches and round trips
+    through memory, it is far slower than a fused kernel (``attention.triton_flash_attention``
+    is one; a loop like this one was 22-33x slower than SDPA on an H100).
 
     With ``causal=True``, query ``i`` attends to keys ``j <= i + S - T``: the mask is aligned at
     the **bottom right**, so the queries are the last ``T`` positions of the sequence (decoding
