@@ -1,7 +1,8 @@
 """Toy data generated in code, never downloaded: one module per kind.
 
 ``seq2seq`` (chapters 06-08: reversal, sorting, numbers to words, with PAD/BOS/EOS ids),
-``sequences`` (recall at a distance, chapter 10; key-value retrieval, chapter 14),
+``sequences`` (recall at one distance, chapter 10, or several, chapter 04; key-value
+retrieval, chapter 14),
 ``text`` (sentiment sentences with negation, chapter 12), ``images`` (coloured shapes,
 chapter 13) and ``graphs`` (block models and random graphs,
 chapter 14). Everything is re-exported here: ``from attention.data import make_shapes_data``.
@@ -24,7 +25,7 @@ from .seq2seq import (
     remove_overlap,
     to_text,
 )
-from .sequences import make_recall_data, make_retrieval_data
+from .sequences import make_multi_recall_data, make_recall_data, make_retrieval_data
 from .text import CLS_TOKEN, SENTIMENT_WORDS, ClassificationData, make_sentiment_data
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "SPECIALS",
     "Seq2SeqData",
     "iterate_batches",
+    "make_multi_recall_data",
     "make_number_words_data",
     "make_random_graph",
     "make_recall_data",

@@ -1,5 +1,5 @@
-"""Toy sequence tasks generated in code: recall at a distance (chapter 10) and key-value retrieval
-(chapter 14). Data are deterministic given ``seed``."""
+"""Toy sequence tasks generated in code: recall at one or several distances (chapters 10 and 04)
+and key-value retrieval (chapter 14). Data are deterministic given ``seed``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 
 from .._validate import check_int
 
-__all__ = ["make_recall_data", "make_retrieval_data"]
+__all__ = ["make_multi_recall_data", "make_recall_data", "make_retrieval_data"]
 
 
 def make_recall_data(
@@ -54,6 +54,55 @@ def make_recall_data(
     tokens = torch.randint(0, num_symbols, (num_examples, seq_len), generator=gen)  # (N, T)
     targets = torch.full_like(tokens, ignore_index)  # (N, T)
     targets[:, distance:] = tokens[:, :-distance]  # position t gets token t - d
+    return tokens, targets
+
+
+def make_multi_recall_data(
+    num_examples: int,
+    seq_len: int,
+    distances: tuple[int, ...],
+    *,
+    num_symbols: int = 16,
+    ignore_index: int = -100,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generate random sequences whose targets at each position are the tokens several steps back.
+
+    Several lookups at once: target ``[n, t, i]`` is ``tokens[n, t - distances[i]]``, and
+    ``ignore_index`` where ``t < distances[i]``. The tokens are those of ``make_recall_data``
+    with the same sizes and seed, so each lookup alone is that task; together they need one
+    attention distribution per distance (chapter 04: one head per lookup).
+
+    Args:
+        num_examples: number of sequences ``N``.
+        seq_len: tokens per sequence ``T``; must exceed every distance.
+        distances: the ``K`` distances, each ``>= 1``.
+        num_symbols: vocabulary size ``V``; tokens are ``0 .. V - 1`` (keyword only).
+        ignore_index: target where a distance reaches before the start (keyword only).
+        seed: seed of the ``torch.Generator`` that draws the tokens (keyword only).
+
+    Returns:
+        ``(tokens, targets)``, both ``torch.long``.
+
+    Shapes:
+        -> tokens ``(N, T)``, targets ``(N, T, K)``.
+
+    Introduced in chapter 04 (multi-head attention).
+    """
+    if isinstance(distances, int) or not distances:
+        raise ValueError(
+            f"distances must be a non-empty tuple of ints, such as (1, 3), got {distances!r}"
+        )
+    distances = tuple(distances)
+    for d in distances:
+        check_int("each distance", d, 1)
+    tokens, _ = make_recall_data(
+        num_examples, seq_len, max(distances), num_symbols=num_symbols,
+        ignore_index=ignore_index, seed=seed,
+    )  # fmt: skip
+    targets = torch.full((*tokens.shape, len(distances)), ignore_index)  # (N, T, K)
+    for i, d in enumerate(distances):
+        targets[:, d:, i] = tokens[:, :-d]  # position t gets token t - d
     return tokens, targets
 
 
