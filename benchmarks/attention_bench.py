@@ -175,6 +175,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--min-run-time", type=float, default=1.0, help="seconds of timed calls per method and T"
     )
     p.add_argument(
+        "--threads", type=int, help="PyTorch CPU threads while timing (default: all of them)"
+    )
+    p.add_argument(
         "--block-size",
         type=int,
         nargs=2,
@@ -210,6 +213,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f"--block-size must be >= 1, got {args.block_size}")
     if not args.min_run_time > 0:
         p.error(f"--min-run-time must be > 0, got {args.min_run_time}")
+    if args.threads is not None and args.threads < 1:
+        p.error(f"--threads must be >= 1, got {args.threads}")
     for name in ("batch", "heads"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
@@ -266,8 +271,10 @@ def run(args: argparse.Namespace, Dh: int) -> dict:
             del out
             if device.type == "cuda" and name not in kernels:
                 kernels[name] = kernels_seen(fn, q, k, v)
-            # all of the machine's threads: a benchmark runs alone (notebooks time on one)
-            row["time_s"] = time_call(fn, q, k, v, threads=None, min_run_time=args.min_run_time)
+            # by default all of the machine's threads: a benchmark runs alone (notebooks use one)
+            row["time_s"] = time_call(
+                fn, q, k, v, threads=args.threads, min_run_time=args.min_run_time
+            )
             row["tflops"] = flops / row["time_s"] / 1e12
             if not args.no_memory and device.type in ("cpu", "cuda"):
                 row["peak_bytes"] = peak_memory(fn, q, k, v)
@@ -303,7 +310,7 @@ def benchmark(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
         "command": shlex.join(["python", "benchmarks/attention_bench.py", *argv]),
         "device": str(args.device),
         "dtype": str(args.dtype).removeprefix("torch."),
-        "threads": torch.get_num_threads(),
+        "threads": args.threads or torch.get_num_threads(),
         "min_run_time": args.min_run_time,
         "flops": "4 B H T^2 Dh per forward (x 3.5 with --backward), whatever the method",
         "runs": [run(args, Dh) for Dh in args.head_dim],

@@ -24,6 +24,18 @@ from attention import (
 from attention.allocations import largest_allocation
 
 F64 = torch.float64
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors, thousands of operations: on a busy machine a second thread waits for a core
+    at every operation (milliseconds each), so these tests run on one, as chapter 11 does."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
