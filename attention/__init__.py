@@ -73,13 +73,13 @@ from .profiling import (
     time_call,
 )
 from .rnn import RNNSeq2Seq
+from .rollout import attention_rollout
 from .training import exact_match_accuracy, train
 from .triton_attention import triton_available, triton_flash_attention
 from .utils import expect_error, get_device, set_seed
 from .vision import (
     PatchEmbedding,
     VisionTransformer,
-    attention_rollout,
     patchify,
     sinusoidal_2d_positional_encoding,
 )

@@ -1,4 +1,4 @@
-"""Patch embedding, 2-D positions, the tiny ViT and attention rollout (chapter 13)."""
+"""Patch embedding, 2-D positions and the tiny ViT (chapter 13)."""
 
 import pytest
 import torch
@@ -8,7 +8,6 @@ from attention.positional import sinusoidal_positional_encoding
 from attention.vision import (
     PatchEmbedding,
     VisionTransformer,
-    attention_rollout,
     patchify,
     sinusoidal_2d_positional_encoding,
 )
@@ -92,24 +91,3 @@ def test_vit_learns_to_separate_two_simple_classes():
         loss.backward()
         opt.step()
     assert (model(x).argmax(-1) == y).float().mean() == 1.0
-
-
-def test_rollout_is_the_product_of_identity_mixed_head_means():
-    gen = torch.Generator().manual_seed(0)
-    L, B, H, S = 3, 2, 4, 5
-    w = torch.softmax(torch.randn(L, B, H, S, S, dtype=torch.float64, generator=gen), dim=-1)
-    expected = torch.eye(S, dtype=torch.float64).expand(B, S, S)
-    for layer in range(L):
-        a = 0.5 * w[layer].mean(1) + 0.5 * torch.eye(S, dtype=torch.float64)
-        expected = a @ expected  # rows of a already sum to 1
-    rollout = attention_rollout(w)
-    torch.testing.assert_close(rollout, expected)
-    torch.testing.assert_close(rollout.sum(-1), torch.ones(B, S, dtype=torch.float64))
-    torch.testing.assert_close(attention_rollout(w[:1], residual=0.0), w[0].mean(1))
-
-
-def test_rollout_refuses_wrong_shapes():
-    with pytest.raises(ValueError, match=r"\(L, B, H, S, S\)"):
-        attention_rollout(torch.ones(2, 3, 3))
-    with pytest.raises(ValueError, match="residual"):
-        attention_rollout(torch.ones(1, 1, 1, 2, 2), residual=1.0)
