@@ -165,13 +165,17 @@ def apply_rope(
     work = torch.float64 if x.dtype == torch.float64 else torch.float32
     theta = base ** -(torch.arange(0, D, 2, device=x.device, dtype=work) / D)  # (D/2,)
     angle = positions.to(x.device, work)[..., None] * theta  # (..., T, 1) * (D/2,) -> (..., T, D/2)
-    cos, sin = angle.cos().to(x.dtype), angle.sin().to(x.dtype)
-    if not interleaved:  # pairs (x[i], x[i + D/2]): rotate the two halves
-        x1, x2 = x[..., : D // 2], x[..., D // 2 :]  # (..., T, D/2) each
-        return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)  # (..., T, D)
-    x1, x2 = x[..., 0::2], x[..., 1::2]  # (..., T, D/2) each: the pairs (x[2i], x[2i+1])
-    rotated = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)  # (..., T, D/2, 2)
-    return rotated.flatten(-2)  # (..., T, D/2, 2) -> (..., T, D)
+    # (..., T, D) -> (..., T, D/2, 2): the pairs (x[2i], x[2i+1]), or (x[i], x[i + D/2])
+    pairs = x.unflatten(-1, (D // 2, 2)) if interleaved else x.unflatten(-1, (2, D // 2)).mT
+    if x.dtype in (torch.float32, torch.float64) and x.device.type in ("cpu", "cuda"):
+        # a pair is a complex number, the rotation a product with e^(i angle): one fused op
+        z = torch.view_as_complex(pairs.contiguous())  # (..., T, D/2), complex
+        rotated = torch.view_as_real(z * torch.polar(torch.ones_like(angle), angle))
+    else:  # half precision or other devices: the same rotation in real arithmetic
+        cos, sin = angle.cos().to(x.dtype), angle.sin().to(x.dtype)
+        x1, x2 = pairs.unbind(-1)  # (..., T, D/2) each
+        rotated = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+    return rotated.flatten(-2) if interleaved else rotated.mT.flatten(-2)  # (..., T, D)
 
 
 def _broadcasts_to(positions: torch.Tensor, target: torch.Size) -> bool:

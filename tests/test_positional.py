@@ -164,6 +164,25 @@ def test_rope_float32_agrees_with_float64():
     assert_close(apply_rope(x.float()).double(), apply_rope(x), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("interleaved", [True, False])
+def test_rope_half_precision_takes_the_real_path_and_agrees(interleaved):
+    x = torch.randn(2, 12, 16, dtype=F64)
+    ref = apply_rope(x, interleaved=interleaved)  # float64: the complex product
+    for dtype in (torch.float16, torch.bfloat16):
+        out = apply_rope(x.to(dtype), interleaved=interleaved)
+        assert out.dtype == dtype
+        assert_close(out.double(), ref, atol=0.05, rtol=0.05)
+
+
+def test_rope_accepts_non_contiguous_inputs():
+    big = torch.randn(2, 9, 33, dtype=F64)
+    view = big[..., 1:17]  # odd storage offset, strided rows
+    assert_close(apply_rope(view), apply_rope(view.contiguous()), atol=0, rtol=0)
+    assert_close(
+        apply_rope(view, interleaved=False), apply_rope(view.contiguous(), interleaved=False)
+    )
+
+
 @settings(max_examples=20, deadline=None)
 @given(
     lead=st.lists(st.integers(1, 3), min_size=0, max_size=2),
