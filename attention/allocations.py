@@ -29,7 +29,7 @@ class TensorAllocation(NamedTuple):
         dtype: its dtype.
         op: the ATen operator that created it, for example ``aten.bmm.default``.
 
-    Introduced in chapter 11 (FlashAttention from scratch).
+    Introduced in chapter 04 (the bytes of the fused path); used in chapter 11.
     """
 
     nbytes: int
@@ -52,7 +52,7 @@ class AllocationRecorder(TorchDispatchMode):
     Use it as ``with AllocationRecorder() as rec: ...``, then read ``rec.allocations`` or
     ``rec.largest()``. Backward passes run inside the block are recorded too.
 
-    Introduced in chapter 11 (FlashAttention from scratch).
+    Introduced in chapter 04 (the bytes of the fused path); used in chapter 11.
     """
 
     def __init__(self) -> None:

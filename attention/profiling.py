@@ -50,7 +50,8 @@ def count_flops(fn: Callable, *args, **kwargs) -> int:
     Returns:
         The total FLOP count.
 
-    Introduced in chapter 08 (the cost of a generated token); used again in chapters 09 and 11.
+    Introduced in chapter 04 (equal FLOPs of the explicit and fused paths); used again in chapters
+    08, 09 and 11.
     """
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode  # here: it imports triton if present
@@ -83,7 +84,7 @@ def attention_flops_formula(T: int, D: int) -> int:
     Returns:
         The FLOP count, as ``count_flops`` counts them (biases and softmax not included).
 
-    Introduced in chapter 09 (the cost of attention).
+    Introduced in chapter 04 (the fused path's FLOPs); derived in chapter 09.
     """
     check_int("T", T, minimum=0)
     check_int("D", D, minimum=0)
@@ -122,7 +123,7 @@ def time_call(
     Returns:
         The median time of one call, in seconds.
 
-    Introduced in chapter 04 (the fused path's speed); used in chapters 08, 09 and 11.
+    Introduced in chapter 04 (the fused path's time); used in chapters 08, 09 and 11.
     """
     from torch.utils.benchmark import Timer  # imported here: slow, and needed only to time
 
@@ -200,7 +201,7 @@ def peak_memory(
         ValueError: for other devices, or on a CPU without ``/proc`` and ``fork`` (not Linux).
         RuntimeError: if ``fn`` raised in the child or it did not answer within ``timeout``.
 
-    Introduced in chapter 09 (the cost of attention).
+    Introduced in chapter 04 (the fused path's memory); used in chapters 09 and 11.
     """
     device = _device_of(device, args)
     if device.type == "cuda":
