@@ -12,14 +12,15 @@ from ._common import _call, _close, _fail, _first_match, _generator, _randint, _
 
 
 def _gat_head(x, adj, weight, a_src, a_dst, *, mask="neighbours", loops=True, axis=-1,
-              leaky=True, swap=False):  # fmt: skip
+              leaky=True, slope=0.2, swap=False, transpose=False):  # fmt: skip
     """One GAT head written with deliberate mistakes (float64); returns (out, weights)."""
     N = x.shape[0]  # nodes
     h = x @ weight  # (N, F')
     if swap:
         a_src, a_dst = a_dst, a_src
+    adj = adj.T if transpose else adj
     scores = (h @ a_dst)[:, None] + (h @ a_src)[None, :]  # (N, N): a_dst.h_i + a_src.h_j
-    scores = F.leaky_relu(scores, 0.2) if leaky else scores
+    scores = F.leaky_relu(scores, slope) if leaky else scores
     allowed = adj | torch.eye(N, dtype=torch.bool) if loops else adj
     if mask == "neighbours":
         scores = scores.masked_fill(~allowed, float("-inf"))
@@ -42,17 +43,26 @@ _MISTAKES = [
      {"leaky": False}),
     ("the halves of a are swapped: a_dst multiplies the attending node's h_i, a_src the "
      "neighbour's h_j", {"swap": True}),
+    ("the LeakyReLU has PyTorch's default negative slope 0.01; GAT uses 0.2: "
+     "F.leaky_relu(scores, 0.2)", {"slope": 0.01}),
+    ("the mask is transposed: adj[i, j] = True means node i may attend to (receive from) node "
+     "j, so row i of the mask is node i's neighbours; this case's graph is directed",
+     {"transpose": True}),
     ("the softmax runs over all nodes and the self-loops are missing",
      {"mask": "all", "loops": False}),
 ]  # fmt: skip
 
 
-def _random_graph(gen: torch.Generator, N: int) -> torch.Tensor:
-    """A symmetric boolean adjacency without self-loops in which node 0 has no neighbour."""
+def _random_graph(gen: torch.Generator, N: int, *, directed: bool = False) -> torch.Tensor:
+    """A boolean adjacency without self-loops in which node 0 has no neighbour: symmetric, or
+    directed (``adj[i, j]`` and ``adj[j, i]`` drawn apart, so a transposed mask shows)."""
     upper = (torch.rand(N, N, generator=gen) < 0.35).triu(1)
-    adj = upper | upper.T
+    lower = (torch.rand(N, N, generator=gen) < 0.35).tril(-1) if directed else upper.T
+    adj = upper | lower
     adj[0], adj[:, 0] = False, False
     adj[1, 2] = adj[2, 1] = True  # at least one edge
+    if directed:
+        adj[1, 3], adj[3, 1] = True, False  # at least one one-way edge
     return adj
 
 
@@ -72,10 +82,15 @@ def check_gat_head(fn: Callable) -> None:
     """
     name = "check_gat_head"
     gen = _generator()
-    sizes = [(6, 4, 3), (_randint(gen, 5, 12), _randint(gen, 2, 7), _randint(gen, 2, 6))]
-    for N, Fi, Fo in sizes:
-        case = f"N={N} nodes (node 0 without neighbours), F={Fi}, F'={Fo}"
-        x, adj = _randn(gen, N, Fi), _random_graph(gen, N)
+    sizes = [  # (N, F, F', directed)
+        (6, 4, 3, False),
+        (_randint(gen, 5, 12), _randint(gen, 2, 7), _randint(gen, 2, 6), False),
+        (_randint(gen, 5, 12), _randint(gen, 2, 7), _randint(gen, 2, 6), True),
+    ]
+    for N, Fi, Fo, directed in sizes:
+        kind = "directed graph, " if directed else ""
+        case = f"N={N} nodes ({kind}node 0 without neighbours), F={Fi}, F'={Fo}"
+        x, adj = _randn(gen, N, Fi), _random_graph(gen, N, directed=directed)
         weight, a_src, a_dst = _randn(gen, Fi, Fo), _randn(gen, Fo), _randn(gen, Fo)
         ref, ref_w = _gat_head(x, adj, weight, a_src, a_dst)
         result = _call(name, case, fn, x.clone(), adj.clone(), weight.clone(), a_src, a_dst)

@@ -18,12 +18,17 @@ def _embedding(images, weight, bias, P, *, order="rows", flatten="CPP", with_bia
     x = images.reshape(B, C, H // P, P, W // P, P)  # (B, C, Gh, P, Gw, P)
     grid = (0, 2, 4) if order == "rows" else (0, 4, 2)  # grid rows first, or columns first
     inner = {"CPP": (1, 3, 5), "PPC": (3, 5, 1), "CPP-swapped": (1, 5, 3)}[flatten]
-    x = x.permute(*grid, *inner).reshape(B, (H // P) * (W // P), C * P * P)  # (B, N, C*P*P)
+    x = x if order == "memory" else x.permute(*grid, *inner)  # "memory": no permute at all
+    x = x.reshape(B, (H // P) * (W // P), C * P * P)  # (B, N, C*P*P)
     out = x @ weight.reshape(D, C * P * P).T  # (B, N, D)
     return out + bias if with_bias else out
 
 
 _MISTAKES = [
+    ("the tokens were cut with reshape alone: without a permute, reshape takes consecutive "
+     "memory (runs of pixel rows, channel by channel), not P x P blocks; reshape to "
+     "(B, C, H/P, P, W/P, P), permute to (B, H/P, W/P, C, P, P), then flatten",
+     {"order": "memory"}),
     ("the patches are listed column by column; Conv2d's output, flattened, lists them row by "
      "row (grid row first, then grid column)", {"order": "columns"}),
     ("each patch is flattened channels last (P, P, C); Conv2d's weight (D, C, P, P) needs the "
