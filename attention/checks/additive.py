@@ -60,7 +60,7 @@ def _additive_cases(gen: torch.Generator) -> list[_AdditiveCase]:
 
 
 def _additive_variant(
-    c: _AdditiveCase, *, dim=-1, mask="ok", tanh="inside", transposed=False
+    c: _AdditiveCase, *, dim=-1, mask="ok", tanh="inside", transposed=False, scale=1.0
 ) -> torch.Tensor | None:
     """The output of additive attention written with one deliberate, common mistake."""
     w_q, w_k = (c.w_q.T, c.w_k.T) if transposed else (c.w_q, c.w_k)
@@ -77,9 +77,10 @@ def _additive_variant(
         scores = torch.tanh(pairs @ c.v_a)
     else:  # "separate": tanh on each projection, then the sum
         scores = (torch.tanh(q)[..., :, None, :] + torch.tanh(k)[..., None, :, :]) @ c.v_a
-    if c.mask is not None and mask in ("ok", "inverted"):
-        keep = c.mask if mask == "ok" else ~c.mask
-        scores = scores.masked_fill(~keep, float("-inf"))
+    scores = scores * scale
+    if c.mask is not None and mask in ("ok", "inverted", "zero"):
+        keep = c.mask if mask != "inverted" else ~c.mask
+        scores = scores.masked_fill(~keep, 0.0 if mask == "zero" else float("-inf"))
     weights = torch.softmax(scores, dim=dim)
     if c.mask is not None and mask == "after_softmax":
         weights = weights * c.mask
@@ -91,13 +92,16 @@ def _diagnose_additive(c: _AdditiveCase, out: torch.Tensor) -> str:
         ("the softmax runs over the wrong axis: it must normalise over the keys (dim=-1), so "
          "that each query's weights sum to 1", dict(dim=-2)),
         ("there is no tanh: the score is v_a · tanh(W_q q + W_k k), a network with one "
-         "non-linear hidden layer", dict(tanh="none")),
+         "non-linear hidden layer (without it, v_a · W_q q is the same for every key and the "
+         "softmax cancels it: the weights no longer depend on the query)", dict(tanh="none")),
         ("the tanh is applied after v_a: it goes on the hidden vector W_q q + W_k k, before the "
          "product with v_a", dict(tanh="outside")),
         ("the tanh is applied to each projection separately: add W_q q + W_k k first, then "
          "take the tanh of the sum", dict(tanh="separate")),
         ("the weight matrices are transposed: they have nn.Linear's layout (Dh, Dq), so the "
          "projection is query @ w_q.T", dict(transposed=True)),
+        ("the scores are divided by sqrt(Dh): that scale belongs to the dot product (chapter "
+         "02); additive scores are used as they are", dict(scale=c.v_a.shape[0] ** -0.5)),
     ]  # fmt: skip
     if c.mask is not None:
         suspects += [
@@ -107,6 +111,8 @@ def _diagnose_additive(c: _AdditiveCase, out: torch.Tensor) -> str:
              "the mask is False (~mask)", dict(mask="inverted")),
             ("the weights are zeroed after the softmax, so rows no longer sum to 1: mask the "
              "scores with -inf before the softmax", dict(mask="after_softmax")),
+            ("the masked scores are set to 0, which still gets the weight e^0 = 1 before "
+             "normalising: fill them with float('-inf')", dict(mask="zero")),
         ]  # fmt: skip
     ref = _additive_variant(c)
     found = _first_match(out, suspects, lambda **knobs: _additive_variant(c, **knobs), right=ref)

@@ -13,7 +13,9 @@ from attention.checks import check_additive_attention, check_additive_flops
 REPEATS = 5  # fresh draws per mistake
 
 
-def learner_additive(*, dim=-1, mask_mode="ok", tanh="inside", transposed=False, returns="both"):
+def learner_additive(
+    *, dim=-1, mask_mode="ok", tanh="inside", transposed=False, returns="both", scaled=False
+):
     """A learner's additive attention, right by default, with one knob per usual mistake."""
 
     def attention(query, key, value, w_q, w_k, v_a, mask=None):
@@ -28,9 +30,11 @@ def learner_additive(*, dim=-1, mask_mode="ok", tanh="inside", transposed=False,
                 (torch.tanh(q)[..., :, None, :] + torch.tanh(k)[..., None, :, :]) @ v_a
             ),
         }[tanh]()
-        if mask is not None and mask_mode in ("ok", "inverted"):
-            keep = mask if mask_mode == "ok" else ~mask
-            scores = scores.masked_fill(~keep, float("-inf"))
+        if scaled:  # the dot product's 1/sqrt(d_k), carried over by mistake
+            scores = scores / v_a.shape[0] ** 0.5
+        if mask is not None and mask_mode in ("ok", "inverted", "zero"):
+            keep = mask if mask_mode != "inverted" else ~mask
+            scores = scores.masked_fill(~keep, 0.0 if mask_mode == "zero" else float("-inf"))
         weights = torch.softmax(scores, dim=dim)
         if mask is not None and mask_mode == "after_softmax":
             weights = weights * mask
@@ -68,6 +72,8 @@ def test_check_additive_passes_correct_implementation_with_one_line(fn, capsys):
         (learner_additive(mask_mode="ignored"), "the mask is ignored"),
         (learner_additive(mask_mode="inverted"), "the mask polarity is inverted"),
         (learner_additive(mask_mode="after_softmax"), "the weights are zeroed after the softmax"),
+        (learner_additive(mask_mode="zero"), "the masked scores are set to 0"),
+        (learner_additive(scaled=True), "the scores are divided by sqrt(Dh)"),
     ],
     ids=[
         "axis",
@@ -78,6 +84,8 @@ def test_check_additive_passes_correct_implementation_with_one_line(fn, capsys):
         "mask-ignored",
         "mask-inverted",
         "mask-after-softmax",
+        "mask-zero",
+        "scaled",
     ],  # fmt: skip
 )
 def test_check_additive_names_the_mistake(mistake, expected):
