@@ -66,7 +66,8 @@ def _block_sizes(block_size: int | tuple[int, int]) -> tuple[int, int]:
 
 def _tile_dtype(dtype: torch.dtype) -> torch.dtype:
     """Score tiles and softmax statistics are float32 for float16/bfloat16 inputs, as in
-    FlashAttention's kernels: a bfloat16 score of ~1000 is off by up to 4, so exp(s - m) by e^4."""
+    FlashAttention's kernels: bfloat16 numbers near 1000 are 4 apart, so a score is rounded by up
+    to 2, s - m by up to 4 and exp(s - m) by a factor of up to e^4."""
     return torch.float32 if dtype in _HALF else dtype
 
 

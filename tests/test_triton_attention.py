@@ -57,8 +57,8 @@ def grads(out, inputs, seed=1):
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 @pytest.mark.parametrize(
     ("T", "S", "D"),
-    [(37, 53, 16), (53, 37, 24), (20, 5, 8)],
-    ids=["T<S", "T>S, D=24 not a power of 2", "T>>S"],
+    [(37, 53, 16), (21, 50, 16), (53, 37, 24), (20, 5, 8)],
+    ids=["T<S", "T<S, diagonal off the tile grid", "T>S, D=24 not a power of 2", "T>>S"],
 )
 def test_triton_forward_and_backward_equal_float64_attention(T, S, D, causal):
     q, k, v = qkv(1, 2, T, S, D)

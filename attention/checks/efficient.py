@@ -77,8 +77,8 @@ def _flash_cases(gen: torch.Generator) -> list[tuple[_Case, int]]:
         (
             _Case(
                 _MEMORY_CASE,
-                _randn(gen, 2, 3, 48, 8),
-                _randn(gen, 2, 3, 40, 8),
+                _randn(gen, 2, 3, 48, 5),
+                _randn(gen, 2, 3, 40, 5),
                 _randn(gen, 2, 3, 40, 6),
             ),
             8,
@@ -86,26 +86,43 @@ def _flash_cases(gen: torch.Generator) -> list[tuple[_Case, int]]:
     ]
 
 
-_MEMORY_CASE = "q (2, 3, 48, 8), k (2, 3, 40, 8), v (2, 3, 40, 6), block_size 8"
+# T, S, Dk, Dv and the block all differ, so a score row (..., x, S) is not a copy of K or V
+_MEMORY_CASE = "q (2, 3, 48, 5), k (2, 3, 40, 5), v (2, 3, 40, 6), block_size 8"
 
 
 def _score_matrix_allocation(case: _Case, recorder: AllocationRecorder) -> str | None:
-    """The failure message if the learner's code created a tensor as large as the (T, S) scores.
+    """The failure message if the learner's code held the scores of all S keys at once.
 
-    A tile of the scores is (..., T, block_size) = 1/5 of them here; anything of at least half
-    the whole (..., T, S) matrix means the matrix (or most of it) existed at once.
+    A tile of the scores is (..., T, block_size) = 1/5 of them here. Two things fail: a tensor
+    of at least half the whole (..., T, S) matrix (the matrix, or most of it, existed at once),
+    and a tensor with S along one of its last two dims and neither Dk nor Dv along the other,
+    which is a row of S scores for some queries: attention over blocks of queries (or one query
+    at a time) without the key loop. K and V themselves, copied, scaled or transposed, pass.
     """
-    q, k = case.q, case.k
+    q, k, v = case.q, case.k, case.v
     T, S = q.shape[-2], k.shape[-2]
+    widths = {q.shape[-1], v.shape[-1]}  # Dk, Dv: a (..., S, Dk) tensor is a copy of K
     whole = q[..., 0].numel() * S  # elements of the (..., T, S) matrix
     for alloc in recorder.allocations:
-        if alloc.nbytes // alloc.dtype.itemsize >= whole // 2:
+        numbers = alloc.nbytes // alloc.dtype.itemsize
+        if numbers >= whole // 2:
             return (
                 f"your function created a tensor of shape {alloc.shape} ({alloc.op}): "
-                f"{alloc.nbytes // alloc.dtype.itemsize:,} numbers, as many as the whole "
-                f"(..., T, S) = (..., {T}, {S}) score matrix. Its output is right, but tiled "
-                "attention must hold one (..., T, block_size) tile of scores at a time: compute "
-                "the scores block by block of keys, inside the loop"
+                f"{numbers:,} numbers, as many as the whole (..., T, S) = (..., {T}, {S}) score "
+                "matrix. Its output is right, but tiled attention must hold one "
+                "(..., T, block_size) tile of scores at a time: compute the scores block by "
+                "block of keys, inside the loop"
+            )
+        last2 = alloc.shape[-2:]
+        other = last2[0] if last2[-1:] == (S,) else last2[-1]  # the dim beside S, if S is there
+        if len(last2) == 2 and S in last2 and other not in widths:
+            return (
+                f"your function created a tensor of shape {alloc.shape} ({alloc.op}): scores of "
+                f"some queries against all S = {S} keys at once. Its output is right, but cutting "
+                "the queries into blocks is not tiled attention: each query still holds a whole "
+                "row of S scores (for one query, as in decoding, that row is the whole matrix). "
+                "Loop over blocks of block_size keys, for every query, and fold each block into "
+                "the running state with your update"
             )
     return None
 
@@ -148,8 +165,10 @@ def check_flash_attention(fn: Callable) -> None:
     Cases: lengths that are not multiples of the block size, T != S and Dv != Dk; extra
     (head) dims; scores of ~1e3 whose maximum arrives in a late block; scores all near -1000.
     Every tensor the function creates is recorded (``attention.allocations``): on a case with
-    blocks of 8 of 40 keys, one as large as half the (..., T, S) score matrix fails the check,
-    however right the output, since tiled attention holds one (..., T, block_size) tile at a time.
+    blocks of 8 of 40 keys, one as large as half the (..., T, S) score matrix, or one holding
+    the scores of some queries against all S keys (blocks of queries without the key loop),
+    fails the check however right the output, since tiled attention holds one
+    (..., T, block_size) tile at a time.
 
     Args:
         fn: called as ``fn(q, k, v, block_size)`` with float64 tensors and an int; returns
@@ -185,5 +204,5 @@ def check_flash_attention(fn: Callable) -> None:
         raise _fail(name, _MEMORY_CASE, too_big)
     print(
         f"{name}: all {len(cases)} random cases passed (uneven blocks, T != S, heads, "
-        "large and very negative scores, no (T, S) matrix)."
+        "large and very negative scores, no (T, S) matrix, no row of S scores)."
     )
