@@ -50,6 +50,7 @@ from markdown_it.token import Token
 from myst_parser.config.main import MdParserConfig
 from myst_parser.parsers.directives import parse_directive_text
 from myst_parser.parsers.mdit import create_md_parser
+from sphinx.util.nodes import _make_id as _sphinx_id
 
 ZIP_NAME = "learner-notebooks.zip"
 ZIP_FOLDER = "learner-notebooks"  # the folder a learner gets when unpacking the zip
@@ -406,6 +407,7 @@ class CourseIndex:
     titles: dict[str, str] = field(default_factory=dict)  # docname -> title
     targets: dict[str, Target] = field(default_factory=dict)  # label -> target
     glossary_doc: str | None = None
+    terms: dict[str, str] = field(default_factory=dict)  # lower-case term -> its anchor
     bib: dict[str, str] = field(default_factory=dict)  # cite key -> "Vaswani et al., 2017"
 
     def url(self, docname: str, anchor: str = "") -> str:
@@ -489,8 +491,25 @@ def build_index(config: Config, md: MarkdownIt) -> CourseIndex:
                             )
                     elif name == "glossary":
                         index.glossary_doc = docname
+                        index.terms.update(_glossary_anchors(token.content))
     index.bib = _bib_labels(config.bibfiles)
     return index
+
+
+def _glossary_anchors(body: str) -> dict[str, str]:
+    """The anchor of each term of a {glossary} body, as Sphinx makes it (``term-KV-cache``).
+
+    Sphinx keeps the term's case, folds it to ASCII and numbers the terms it cannot spell
+    (Chinese ones); {term} finds a term whatever its case, so the keys are lower case.
+    """
+    anchors = {}
+    for line in body.splitlines():
+        if not line.strip() or line[0].isspace() or line.startswith(":"):
+            continue  # a definition, a blank line or an option such as :sorted:
+        anchor = _sphinx_id(f"term-{line.strip()}")
+        if anchor != "term" and anchor not in anchors.values():  # else Sphinx numbers it
+            anchors[line.strip().lower()] = anchor
+    return anchors
 
 
 def _bib_labels(bibfiles: list[Path]) -> dict[str, str]:
@@ -610,8 +629,11 @@ class Converter:
         if name == "term":
             if self.index.glossary_doc is None:
                 raise LearnerEditionError("{term} is used but no page has a {glossary}")
-            anchor = make_id(f"term-{ref}")
-            anchor = "" if anchor == "term" else anchor
+            anchor = self.index.terms.get(ref.strip().lower())
+            if anchor is None:
+                raise LearnerEditionError(
+                    f"{{term}} of {ref!r}, which the glossary does not define"
+                )
             return f"[{text or ref}]({self.index.url(self.index.glossary_doc, anchor)})"
         if name == "math":
             return f"${self._expand(content)}$"

@@ -340,3 +340,14 @@ def test_solution_markers_share_no_cell_with_exercise_markers():
         for cell in nbformat.read(path, as_version=4).cells:
             if "{solution-start}" in cell.source or "{solution-end}" in cell.source:
                 assert "{exercise-" not in cell.source, f"{path.name}: {cell.source[:80]}"
+
+
+def test_glossary_anchors_keep_the_case_sphinx_keeps():
+    from scripts.learner_edition import _glossary_anchors
+
+    body = ":sorted:\n\nKV cache\nKV 缓存\n  The cached keys.\n\nencoder–decoder attention\n  x\n"
+    assert _glossary_anchors(body) == {
+        "kv cache": "term-KV-cache",
+        "kv 缓存": "term-KV",  # Sphinx drops what it cannot spell in ASCII
+        "encoder–decoder attention": "term-encoderdecoder-attention",
+    }
