@@ -1,4 +1,4 @@
-"""Checker of ``attention.positional.apply_rope`` (chapter 05): rotary position embeddings."""
+"""Checker of ``attention.rope.apply_rope`` (chapter 05): rotary position embeddings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..positional import apply_rope
+from ..rope import apply_rope
 from ._common import _call, _fail, _generator, _randint, _randn
 from .positional import _TOL, _near, _returned_tensor
 
