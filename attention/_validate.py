@@ -81,26 +81,47 @@ def check_sdpa_inputs(
         raise ValueError(
             f"q and k must have the same last dim Dk: q {tuple(q.shape)} vs k {tuple(k.shape)}"
         )
+    batch = check_length_and_batch(q, k, v)
+    hint = "convert a 0/1 mask with mask.bool() and an additive mask with mask == 0"
+    check_score_mask(mask, batch, q, k, hint=hint)
+
+
+def check_length_and_batch(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, names: tuple[str, str, str] = ("q", "k", "v")
+) -> torch.Size:
+    """Raise unless k and v have one length S and the leading dims broadcast; return those dims."""
+    qn, kn, vn = names
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(
-            f"k and v must have the same length S (dim -2): "
-            f"k {tuple(k.shape)} vs v {tuple(v.shape)}"
+            f"{kn} and {vn} must have the same length S (dim -2): "
+            f"{kn} {tuple(k.shape)} vs {vn} {tuple(v.shape)}"
         )
     try:
-        batch = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+        return torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
     except RuntimeError:
         raise ValueError(
-            f"the leading (batch) dims of q {tuple(q.shape)}, k {tuple(k.shape)} and "
-            f"v {tuple(v.shape)} do not broadcast"
+            f"the leading (batch) dims of {qn} {tuple(q.shape)}, {kn} {tuple(k.shape)} and "
+            f"{vn} {tuple(v.shape)} do not broadcast"
         ) from None
+
+
+def check_score_mask(
+    mask: torch.Tensor | None,
+    batch: torch.Size,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    *,
+    q_name: str = "q",
+    hint: str = "",
+) -> None:
+    """Raise unless ``mask`` is None or a boolean mask that broadcasts to the (..., T, S) scores."""
     if mask is None:
         return
-    hint = "convert a 0/1 mask with mask.bool() and an additive mask with mask == 0"
     check_bool_mask("mask", mask, "True = may attend", hint)
     scores = (*batch, q.shape[-2], k.shape[-2])
     check_mask_shape(mask, scores, f"the scores' shape {scores} (..., T, S)")
     if mask.device != q.device:
-        raise ValueError(f"mask is on {mask.device} but q is on {q.device}")
+        raise ValueError(f"mask is on {mask.device} but {q_name} is on {q.device}")
 
 
 def check_attention_inputs(

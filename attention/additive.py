@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._validate import check_bool_mask, check_int, check_mask_shape
+from ._validate import check_int, check_length_and_batch, check_score_mask
 from .core import masked_softmax
 
 __all__ = ["AdditiveAttention", "additive_attention"]
@@ -51,25 +51,8 @@ def _check_inputs(
             f"{tuple(key.shape)} needs w_k (Dh, {key.shape[-1]}); got w_q {tuple(w_q.shape)} "
             f"and w_k {tuple(w_k.shape)}"
         )
-    if key.shape[-2] != value.shape[-2]:
-        raise ValueError(
-            f"key and value must have the same length S (dim -2): "
-            f"key {tuple(key.shape)} vs value {tuple(value.shape)}"
-        )
-    try:
-        batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
-    except RuntimeError:
-        raise ValueError(
-            f"the leading (batch) dims of query {tuple(query.shape)}, key {tuple(key.shape)} "
-            f"and value {tuple(value.shape)} do not broadcast"
-        ) from None
-    if mask is None:
-        return
-    check_bool_mask("mask", mask, "True = may attend")
-    scores = (*batch, query.shape[-2], key.shape[-2])
-    check_mask_shape(mask, scores, f"the scores' shape {scores} (..., T, S)")
-    if mask.device != query.device:
-        raise ValueError(f"mask is on {mask.device} but query is on {query.device}")
+    batch = check_length_and_batch(query, key, value, names=("query", "key", "value"))
+    check_score_mask(mask, batch, query, key, q_name="query")
 
 
 def additive_attention(
