@@ -15,6 +15,8 @@ from urllib.parse import urljoin, urlparse
 import pytest
 import yaml
 
+from tests.toc import toc_pages
+
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_MS = 20_000
 MATHJAX_TIMEOUT_MS = 10_000
@@ -34,30 +36,7 @@ ALLOWED_ERRORS = [
 ]
 
 
-def _toc_pages() -> list[tuple[str, bool]]:
-    """(page path without suffix, built from a notebook?) for the root and every toc file."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    entries = [toc["root"]]
-
-    def walk(node) -> None:
-        if isinstance(node, list):
-            for child in node:
-                walk(child)
-        elif isinstance(node, dict):
-            if "file" in node:
-                entries.append(node["file"])
-            for key in ("parts", "chapters", "sections"):
-                walk(node.get(key, []))
-
-    walk(toc)
-    pages = []
-    for entry in entries:
-        stem = re.sub(r"\.(md|ipynb)$", "", entry)
-        pages.append((stem, (ROOT / f"{stem}.ipynb").is_file()))
-    return pages
-
-
-PAGES = _toc_pages()
+PAGES = toc_pages()
 ALL_PAGES = [pytest.param(stem, id=stem) for stem, _ in PAGES]
 NOTEBOOK_PAGES = [pytest.param(stem, id=stem) for stem, is_nb in PAGES if is_nb] or [
     pytest.param(None, id="none", marks=pytest.mark.skip(reason="no notebook in _toc.yml"))
