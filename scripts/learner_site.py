@@ -105,15 +105,15 @@ CHAPTER_WORDS = {
     "zh_CN": {
         "chapter": "章节",
         "builds-on": "前置章节",
-        "questions": "原文题目",
+        "questions": "文章题目",
         "time": "时间",
         "minutes": "约 {minutes} 分钟",
         "nothing": "课程先修知识",
-        "beyond": "超出原文范围",
+        "beyond": "超出文章范围",
         "in part": "{questions}（部分）",
         "and": "；",
-        "all": "原文的 {total} 道题，每一道都由表中所列章节里可运行的单元给出证明。",
-        "some": "原文的 {total} 道题中，已发布的章节（见下表）用可运行的单元证明了 {count} 道；"
+        "all": "文章的 {total} 道题，每一道都由表中所列章节里可运行的单元给出证明。",
+        "some": "文章的 {total} 道题中，已发布的章节（见下表）用可运行的单元证明了 {count} 道；"
         "{missing} 的答案见{{doc}}`面试题库 </book/interview_questions>`，"
         "其证明将在尚在编写的章节中给出。",
         "is": "",
