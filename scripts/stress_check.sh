@@ -57,7 +57,7 @@ trap stop_busy EXIT
 trap 'stop_busy; exit 130' INT
 trap 'stop_busy; exit 143' TERM
 
-for _ in $(seq 1 "$BUSY"); do
+for ((i = 0; i < BUSY; i++)); do
   "$PYTHON" -c "while True: pass" &
   BUSY_PIDS+=("$!")
 done
@@ -66,8 +66,10 @@ echo "stress check: $BUSY busy processes (${BUSY_PIDS[*]}) on $(nproc) CPU cores
 
 passed=0
 summary=()
-for run in $(seq 1 "$RUNS"); do
-  start=$(date +%s)
+# Between the runs the script runs builtins only (no `$(date)`, no `seq`): bash defers a trap
+# while a foreground child runs, and a SIGINT that arrives then is taken for the child's.
+for ((run = 1; run <= RUNS; run++)); do
+  start=$SECONDS
   # In its own session (setsid), so that an interrupted check can stop all of it; waited for
   # in the background, so that Ctrl-C or a kill reaches the trap at once.
   if [ -n "$LOG_DIR" ]; then
@@ -79,7 +81,7 @@ for run in $(seq 1 "$RUNS"); do
   wait "$CHILD"
   status=$?
   CHILD=
-  seconds=$(($(date +%s) - start))
+  seconds=$((SECONDS - start))
   if [ "$status" -eq 0 ]; then
     passed=$((passed + 1))
     line="run $run of $RUNS: passed in ${seconds} s"

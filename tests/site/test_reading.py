@@ -217,10 +217,17 @@ def test_each_cited_work_has_its_own_citation_text(site_dir):
     """No two references share an author-year text ("PyTorch Contributors, 2026a ... g" did)."""
     texts: dict[str, set[str]] = {}
     for html in site_dir.rglob("*.html"):
-        for href, text in re.findall(
+        # {cite:t} links the year only, after the authors' names: "Kipf and Welling [2017]"
+        page = html.read_text(encoding="utf-8")
+        for match in re.finditer(
             r'<a class="reference internal" href="([^"]*references\.html#[^"]+)"[^>]*>([^<]+)</a>',
-            html.read_text(encoding="utf-8"),
+            page,
         ):
+            href, text = match.groups()
+            if re.fullmatch(r"\d{4}[a-z]?", text.strip()):
+                before = re.sub(r"<[^>]*>", "", page[max(0, match.start() - 300) : match.start()])
+                authors = before.rsplit("[", 1)[0].split()[-3:]
+                text = f"{' '.join(authors)} {text.strip()}"
             texts.setdefault(text.strip(), set()).add(href.rsplit("#", 1)[1])
     assert len(texts) >= 10, f"only {len(texts)} citation texts found"
     shared = {text: targets for text, targets in texts.items() if len(targets) > 1}
