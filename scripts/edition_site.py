@@ -31,9 +31,11 @@ from docutils import nodes
 from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.builders.gettext import MsgOrigin
+from sphinx.locale import init as init_locale
 from sphinx.transforms import SphinxTransform
 from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util import logging
+from sphinx.util.i18n import docname_to_domain
 
 LOGGER = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent / "edition_assets"
@@ -152,6 +154,29 @@ class KeepUntranslatedOut(SphinxTransform):
         for glossary in self.document.findall(addnodes.glossary):
             for term in glossary.findall(nodes.term):
                 term["translatable"] = False
+
+
+class TranslateTocCaptions(SphinxTransform):
+    """Translate the captions of the toctrees that sphinx-external-toc inserts from _toc.yml.
+
+    The gettext build extracts them ("Start here", "Attention, step by step") into the root
+    page's catalog, but the toctrees are inserted (priority 100) after Sphinx's Locale transform
+    (20) has translated the page, so the sidebar of a translated edition kept English captions.
+    """
+
+    default_priority = 101  # after sphinx_external_toc's InsertToctrees (100)
+
+    def apply(self, **kwargs) -> None:
+        if _language(self.config) == SOURCE_LANGUAGE or self.app.builder.name == "gettext":
+            return
+        domain = docname_to_domain(self.env.docname, self.config.gettext_compact)
+        dirs = [str(Path(self.env.srcdir) / d) for d in self.config.locale_dirs]
+        catalog, has_catalog = init_locale(dirs, self.config.language, domain)
+        if not has_catalog:
+            return
+        for toctree in self.document.findall(addnodes.toctree):
+            if toctree.get("caption"):
+                toctree["caption"] = catalog.gettext(toctree["caption"])
 
 
 # ----------------------------------------------------------------------------- the switch
@@ -369,13 +394,14 @@ def setup(app: Sphinx) -> dict:
     app.connect("env-updated", add_search_words)
     app.connect("html-page-context", add_edition_links)
     app.add_transform(KeepUntranslatedOut)
+    app.add_transform(TranslateTocCaptions)
     app.add_post_transform(TranslateCodePrompts)
     app.add_css_file("edition.css")
     # env_version: bump it when a change here changes what is read (messages, transforms), so
     # Sphinx re-reads every page instead of reusing doctrees made by the older code.
     return {
         "version": "1.0",
-        "env_version": 2,
+        "env_version": 3,
         "parallel_read_safe": True,
         "parallel_write_safe": True,
     }

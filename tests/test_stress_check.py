@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "stress_check.sh"
-ENV = {**os.environ, "PYTHON": sys.executable}
+# Without STRESS_LOG_DIR: under `make stress STRESS_LOG_DIR=...` these runs would write their
+# logs over the real runs' logs in that folder, and print "(log: ...)" on every line.
+ENV = {**{k: v for k, v in os.environ.items() if k != "STRESS_LOG_DIR"}, "PYTHON": sys.executable}
 
 
 def _busy_pids(output: str) -> list[int]:

@@ -143,6 +143,9 @@ def test_zh_page_is_in_chinese(zh_site_dir, stem):
     assert '<html lang="zh-CN"' in html, f"{stem}: the page does not declare zh-CN"
     title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
     assert re.search(r"[\u4e00-\u9fff]", title), f"{stem}: the page title is not Chinese: {title}"
+    captions = re.findall(r'role="heading"><span class="caption-text">([^<]*)<', html)  # sidebar
+    english = [c for c in captions if not re.search(r"[\u4e00-\u9fff]", c)]
+    assert captions and not english, f"{stem}: sidebar captions not translated: {english}"
 
 
 @pytest.mark.parametrize("stem", [s for s in ZH_PAGES if s.values[0].startswith("notebooks/")])
