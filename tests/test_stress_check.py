@@ -56,6 +56,14 @@ def test_stress_check_fails_when_one_run_fails_and_still_stops_the_load():
     assert all(_gone(pid) for pid in _busy_pids(result.stdout))
 
 
+def _default_signals() -> None:
+    """Give the script default SIGINT and SIGTERM, as a terminal does. Under `make stress` (or
+    any background job) pytest runs with SIGINT ignored, and bash cannot trap a signal that was
+    ignored when it started: the script would then run on, as it should in the background."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_stress_check_interrupted_stops_the_load_and_the_command(sig, tmp_path):
     marker = tmp_path / "still-running"
@@ -65,6 +73,7 @@ def test_stress_check_interrupted_stops_the_load_and_the_command(sig, tmp_path):
         stdout=subprocess.PIPE,
         text=True,
         env=ENV,
+        preexec_fn=_default_signals,
     )
     first = proc.stdout.readline()  # the busy processes have started
     time.sleep(0.5)
