@@ -242,6 +242,12 @@ def chinese_learner(tmp_path_factory) -> dict[str, nbformat.NotebookNode]:
     return {p.stem: nbformat.read(p, as_version=4) for p in written}
 
 
+@pytest.fixture(scope="module")
+def english_learner(tmp_path_factory) -> dict[str, nbformat.NotebookNode]:
+    written = le.build(ROOT, tmp_path_factory.mktemp("learner-en"), quiet=True)
+    return {p.stem: nbformat.read(p, as_version=4) for p in written}
+
+
 def test_chinese_learner_edition_links_to_the_chinese_site(chinese_learner):
     base = tr.edition_config(ROOT, LANGUAGE)["html"]["baseurl"]
     for stem, nb in chinese_learner.items():
@@ -253,8 +259,8 @@ def test_chinese_learner_edition_links_to_the_chinese_site(chinese_learner):
         assert "学习版" in nb.cells[0].source, f"{stem}: no Chinese learner note"
 
 
-def test_chinese_learner_edition_keeps_code_and_outputs(chinese_learner, tmp_path):
-    english = {p.stem: nbformat.read(p, as_version=4) for p in le.build(ROOT, tmp_path, quiet=True)}
+def test_chinese_learner_edition_keeps_code_and_outputs(chinese_learner, english_learner):
+    english = english_learner
     for stem, nb in chinese_learner.items():
         code = [(c.source, c.get("outputs")) for c in nb.cells if c.cell_type == "code"]
         assert code == [
@@ -262,11 +268,11 @@ def test_chinese_learner_edition_keeps_code_and_outputs(chinese_learner, tmp_pat
         ], stem
 
 
-def test_chinese_learner_edition_takes_the_translated_messages(chinese_learner, tmp_path):
+def test_chinese_learner_edition_takes_the_translated_messages(chinese_learner, english_learner):
     """Every translated message of a notebook's catalog whose English is in the English learner
     edition (solutions are not) is in its Chinese learner notebook."""
     catalogs = tr.Catalogs(ROOT, LANGUAGE)
-    english = {p.stem: nbformat.read(p, as_version=4) for p in le.build(ROOT, tmp_path, quiet=True)}
+    english = english_learner
     for stem, nb in chinese_learner.items():
         translated = catalogs.messages.get(f"notebooks/{stem}", {})
         text = "\n".join(_markdown(nb))
