@@ -86,6 +86,45 @@ def check_sdpa_inputs(
     check_score_mask(mask, batch, q, k, hint=hint)
 
 
+def check_additive_inputs(tensors: dict[str, torch.Tensor], mask: torch.Tensor | None) -> None:
+    """Raise naming the shapes when ``tensors`` (query, key, value, w_q, w_k, v_a, by name)
+    and ``mask`` cannot be scored by additive attention together (chapter 01)."""
+    for name, t in tensors.items():
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if not t.is_floating_point():
+            raise ValueError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
+    query, key, value, w_q, w_k, v_a = (
+        tensors[n] for n in ("query", "key", "value", "w_q", "w_k", "v_a")
+    )
+    for name in ("query", "key", "value"):
+        if tensors[name].dim() < 2:
+            shape = tuple(tensors[name].shape)
+            raise ValueError(f"{name} must have at least 2 dims (..., length, width), got {shape}")
+    dtypes, devices = {t.dtype for t in tensors.values()}, {t.device for t in tensors.values()}
+    if len(dtypes) > 1 or len(devices) > 1:
+        got = ", ".join(f"{n} {t.dtype} on {t.device}" for n, t in tensors.items())
+        raise ValueError(f"all inputs must share one dtype and device, got {got}")
+    if w_q.dim() != 2 or w_k.dim() != 2 or v_a.dim() != 1:
+        raise ValueError(
+            f"w_q and w_k must be matrices (Dh, Dq) and (Dh, Dk), v_a a vector (Dh,), got "
+            f"{tuple(w_q.shape)}, {tuple(w_k.shape)} and {tuple(v_a.shape)}"
+        )
+    if not (w_q.shape[0] == w_k.shape[0] == v_a.shape[0]):
+        raise ValueError(
+            f"w_q {tuple(w_q.shape)}, w_k {tuple(w_k.shape)} and v_a {tuple(v_a.shape)} must "
+            "share the hidden width Dh (their first dim)"
+        )
+    if query.shape[-1] != w_q.shape[1] or key.shape[-1] != w_k.shape[1]:
+        raise ValueError(
+            f"query {tuple(query.shape)} needs w_q (Dh, {query.shape[-1]}) and key "
+            f"{tuple(key.shape)} needs w_k (Dh, {key.shape[-1]}); got w_q {tuple(w_q.shape)} "
+            f"and w_k {tuple(w_k.shape)}"
+        )
+    batch = check_length_and_batch(query, key, value, names=("query", "key", "value"))
+    check_score_mask(mask, batch, query, key, q_name="query")
+
+
 def check_length_and_batch(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, names: tuple[str, str, str] = ("q", "k", "v")
 ) -> torch.Size:

@@ -5,54 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._validate import check_int, check_length_and_batch, check_score_mask
+from ._validate import check_additive_inputs, check_int
 from .core import masked_softmax
 
 __all__ = ["AdditiveAttention", "additive_attention"]
-
-
-def _check_inputs(
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    w_q: torch.Tensor,
-    w_k: torch.Tensor,
-    v_a: torch.Tensor,
-    mask: torch.Tensor | None,
-) -> None:
-    """Raise ValueError naming the shapes when the inputs cannot be attended together."""
-    tensors = {"query": query, "key": key, "value": value, "w_q": w_q, "w_k": w_k, "v_a": v_a}
-    for name, t in tensors.items():
-        if not isinstance(t, torch.Tensor):
-            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if not t.is_floating_point():
-            raise ValueError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
-    for name in ("query", "key", "value"):
-        if tensors[name].dim() < 2:
-            shape = tuple(tensors[name].shape)
-            raise ValueError(f"{name} must have at least 2 dims (..., length, width), got {shape}")
-    dtypes, devices = {t.dtype for t in tensors.values()}, {t.device for t in tensors.values()}
-    if len(dtypes) > 1 or len(devices) > 1:
-        got = ", ".join(f"{n} {t.dtype} on {t.device}" for n, t in tensors.items())
-        raise ValueError(f"all inputs must share one dtype and device, got {got}")
-    if w_q.dim() != 2 or w_k.dim() != 2 or v_a.dim() != 1:
-        raise ValueError(
-            f"w_q and w_k must be matrices (Dh, Dq) and (Dh, Dk), v_a a vector (Dh,), got "
-            f"{tuple(w_q.shape)}, {tuple(w_k.shape)} and {tuple(v_a.shape)}"
-        )
-    if not (w_q.shape[0] == w_k.shape[0] == v_a.shape[0]):
-        raise ValueError(
-            f"w_q {tuple(w_q.shape)}, w_k {tuple(w_k.shape)} and v_a {tuple(v_a.shape)} must "
-            "share the hidden width Dh (their first dim)"
-        )
-    if query.shape[-1] != w_q.shape[1] or key.shape[-1] != w_k.shape[1]:
-        raise ValueError(
-            f"query {tuple(query.shape)} needs w_q (Dh, {query.shape[-1]}) and key "
-            f"{tuple(key.shape)} needs w_k (Dh, {key.shape[-1]}); got w_q {tuple(w_q.shape)} "
-            f"and w_k {tuple(w_k.shape)}"
-        )
-    batch = check_length_and_batch(query, key, value, names=("query", "key", "value"))
-    check_score_mask(mask, batch, query, key, q_name="query")
 
 
 def additive_attention(
@@ -93,7 +49,8 @@ def additive_attention(
 
     Introduced in chapter 01 (from seq2seq to attention).
     """
-    _check_inputs(query, key, value, w_q, w_k, v_a, mask)
+    tensors = {"query": query, "key": key, "value": value, "w_q": w_q, "w_k": w_k, "v_a": v_a}
+    check_additive_inputs(tensors, mask)
     if bias is not None and (not isinstance(bias, torch.Tensor) or bias.shape != v_a.shape):
         got = tuple(bias.shape) if isinstance(bias, torch.Tensor) else type(bias).__name__
         raise ValueError(f"bias must be a tensor of shape {tuple(v_a.shape)} (Dh,), got {got}")

@@ -99,15 +99,26 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return torch.allclose(a.to(b.dtype), b, atol=_ATOL, rtol=_RTOL)
 
 
-def _tensor(check: str, case: str, out: object, shape: tuple | None = None, hint: str = ""):
-    """The learner's result, detached, if it is a floating-point tensor of ``shape``; otherwise
-    a failure that says what came back (``hint`` is added to a wrong shape's message)."""
+def _tensor(
+    check: str,
+    case: str,
+    out: object,
+    shape: tuple | None = None,
+    hint: str = "",
+    *,
+    nonfinite: str | None = None,
+):
+    """The learner's result, detached, if it is a floating-point tensor of ``shape`` (and, with
+    ``nonfinite``, free of NaN and inf); otherwise a failure that says what came back (``hint``
+    is added to a wrong shape's message, ``nonfinite`` is the message for NaN or inf)."""
     if not isinstance(out, torch.Tensor) or not out.is_floating_point():
         got = f"a {out.dtype} tensor" if isinstance(out, torch.Tensor) else type(out).__name__
         raise _fail(check, case, f"expected a floating-point tensor, got {got}")
     if shape is not None and tuple(out.shape) != tuple(shape):
         message = f"wrong output shape {tuple(out.shape)}, expected {tuple(shape)}{hint}"
         raise _fail(check, case, message)
+    if nonfinite is not None and not torch.isfinite(out).all():
+        raise _fail(check, case, nonfinite)
     return out.detach()
 
 

@@ -154,11 +154,13 @@ def check_additive_attention(fn: Callable) -> None:
         out, weights = result if isinstance(result, tuple | list) else (result, None)
         hint = " (that is the weights' shape: return weights @ value)"
         hint = hint if getattr(out, "shape", None) == ref_weights.shape else ""
-        out = _tensor(name, c.description, out, ref_out.shape, f" = (..., T, Dv){hint}")
-        if not torch.isfinite(out).all():
-            raise _fail(name, c.description, "the output contains NaN or inf: fill the masked "
-                        "scores with float('-inf') (masked_fill, not a product with inf), and "
-                        "remember True = may attend")  # fmt: skip
+        nonfinite = (
+            "the output contains NaN or inf: fill the masked scores with float('-inf') "
+            "(masked_fill, not a product with inf), and remember True = may attend"
+        )
+        out = _tensor(
+            name, c.description, out, ref_out.shape, f" = (..., T, Dv){hint}", nonfinite=nonfinite
+        )
         if not _close(out, ref_out):
             raise _fail(name, c.description, _diagnose_additive(c, out))
         if isinstance(weights, torch.Tensor) and not _close(weights, ref_weights):
