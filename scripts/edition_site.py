@@ -169,13 +169,16 @@ class TranslateTocCaptions(SphinxTransform):
     def apply(self, **kwargs) -> None:
         if _language(self.config) == SOURCE_LANGUAGE or self.app.builder.name == "gettext":
             return
+        # Only the pages that hold a part of _toc.yml have captions: load a catalog for those
+        # alone (each init_locale call adds the .mo files to the domain's translator again).
+        captioned = [t for t in self.document.findall(addnodes.toctree) if t.get("caption")]
+        if not captioned:
+            return
         domain = docname_to_domain(self.env.docname, self.config.gettext_compact)
         dirs = [str(Path(self.env.srcdir) / d) for d in self.config.locale_dirs]
         catalog, has_catalog = init_locale(dirs, self.config.language, domain)
-        if not has_catalog:
-            return
-        for toctree in self.document.findall(addnodes.toctree):
-            if toctree.get("caption"):
+        if has_catalog:
+            for toctree in captioned:
                 toctree["caption"] = catalog.gettext(toctree["caption"])
 
 
