@@ -235,17 +235,20 @@ def test_messages_with_nothing_to_translate_are_prefilled():
         assert tr.has_prose(text), text
 
 
+def _learner_edition(out: Path, **kwargs) -> dict[str, nbformat.NotebookNode]:
+    """Build the learner edition into ``out`` and read its notebooks, by stem."""
+    written = le.build(ROOT, out, quiet=True, **kwargs)
+    return {p.stem: nbformat.read(p, as_version=4) for p in written}
+
+
 @pytest.fixture(scope="module")
 def chinese_learner(tmp_path_factory) -> dict[str, nbformat.NotebookNode]:
-    out = tmp_path_factory.mktemp("learner-zh")
-    written = le.build(ROOT, out, quiet=True, language=LANGUAGE)
-    return {p.stem: nbformat.read(p, as_version=4) for p in written}
+    return _learner_edition(tmp_path_factory.mktemp("learner-zh"), language=LANGUAGE)
 
 
 @pytest.fixture(scope="module")
 def english_learner(tmp_path_factory) -> dict[str, nbformat.NotebookNode]:
-    written = le.build(ROOT, tmp_path_factory.mktemp("learner-en"), quiet=True)
-    return {p.stem: nbformat.read(p, as_version=4) for p in written}
+    return _learner_edition(tmp_path_factory.mktemp("learner-en"))
 
 
 def test_chinese_learner_edition_links_to_the_chinese_site(chinese_learner):
@@ -260,11 +263,12 @@ def test_chinese_learner_edition_links_to_the_chinese_site(chinese_learner):
 
 
 def test_chinese_learner_edition_keeps_code_and_outputs(chinese_learner, english_learner):
-    english = english_learner
     for stem, nb in chinese_learner.items():
         code = [(c.source, c.get("outputs")) for c in nb.cells if c.cell_type == "code"]
         assert code == [
-            (c.source, c.get("outputs")) for c in english[stem].cells if c.cell_type == "code"
+            (c.source, c.get("outputs"))
+            for c in english_learner[stem].cells
+            if c.cell_type == "code"
         ], stem
 
 
@@ -272,11 +276,12 @@ def test_chinese_learner_edition_takes_the_translated_messages(chinese_learner, 
     """Every translated message of a notebook's catalog whose English is in the English learner
     edition (solutions are not) is in its Chinese learner notebook."""
     catalogs = tr.Catalogs(ROOT, LANGUAGE)
-    english = english_learner
     for stem, nb in chinese_learner.items():
         translated = catalogs.messages.get(f"notebooks/{stem}", {})
         text = "\n".join(_markdown(nb))
-        english_text = " ".join(re.sub(r"[*_`$]", "", "\n".join(_markdown(english[stem]))).split())
+        english_text = " ".join(
+            re.sub(r"[*_`$]", "", "\n".join(_markdown(english_learner[stem]))).split()
+        )
         for msgid, msgstr in translated.items():
             if msgid == msgstr or not tr.has_prose(msgid) or "{" in msgstr:
                 continue  # copied as is, or holds a role the learner edition rewrites
